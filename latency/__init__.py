@@ -1,0 +1,1 @@
+"""Latency subsystem: block specs, devices, profilers, measurement store, predictors."""

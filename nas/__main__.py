@@ -1,0 +1,5 @@
+import sys
+
+from nas.cli.main import main
+
+sys.exit(main())
