@@ -172,6 +172,7 @@ def registered_ops() -> dict[str, BlockOp]:
 
 def _load_ops() -> None:
     """Spaces declare their ops on import; importing them all fills the registry."""
+    import latency.ops  # noqa: F401  (shared ops)
     import search_spaces
 
     search_spaces.load_all()

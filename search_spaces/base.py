@@ -29,6 +29,11 @@ class Supernet(Protocol):
         """The arch of the current hard decisions (kept channels, chosen blocks)."""
         ...
 
+    def set_arch(self, arch: Arch) -> None:
+        """Fix the decisions to `arch` (as Once-for-All's `set_active_subnet`): afterwards the
+        supernet in eval mode computes exactly what `build(arch)` + `inherit` computes."""
+        ...
+
     def latency_terms(self, input_hw: tuple[int, int]) -> list[SoftBlock]:
         """Differentiable block descriptions at the deployment input size `input_hw`.
 
@@ -50,8 +55,16 @@ class Space(ABC):
         """Return the arch (normalised) or raise `UserError` naming the bad field."""
 
     @abstractmethod
-    def sample(self, rng: random.Random) -> Arch:
-        """A uniformly random valid arch (block sampler, random baselines)."""
+    def sample(self, rng: random.Random, **cfg: Any) -> Arch:
+        """A uniformly random valid arch (block sampler, random baselines).
+
+        `cfg` takes the same size options as `supernet` (e.g. `width_mult`, `preset`), so the
+        arch is a subnet of `supernet(**cfg)`.
+        """
+
+    def small_cfg(self) -> dict[str, Any]:
+        """Options for `supernet`/`sample` that give a CPU-sized network (tests, demos)."""
+        return {}
 
     def presets(self) -> dict[str, Arch]:
         """Named reference archs of this space (also registered as models)."""
