@@ -85,8 +85,13 @@ class Space(ABC):
 
     # --- latency -------------------------------------------------------------------------
     @abstractmethod
-    def blocks(self, arch: Arch, input_hw: tuple[int, int]) -> list[BlockSpec]:
+    def blocks(
+        self, arch: Arch, input_hw: tuple[int, int], num_classes: int = 19
+    ) -> list[BlockSpec]:
         """The network cut into latency blocks with shapes resolved at `input_hw`.
+
+        `num_classes` sizes the classifier convs, as in `build(arch, num_classes)`; the arch
+        itself does not fix the number of classes.
 
         Contract: the blocks cover the whole inference network, so the sum of their MACs equals
         the network's MACs (tests/search_spaces/test_contract.py checks it).

@@ -1,0 +1,1 @@
+"""Exporting networks to deployable formats (ONNX; TFLite where the converter is installed)."""
