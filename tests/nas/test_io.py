@@ -30,3 +30,14 @@ def test_failed_write_keeps_old_file(tmp_path: Path) -> None:
         atomic_write(target, boom)
     assert json.loads(target.read_text()) == {"x": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_written_file_has_default_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        target = atomic_write_json(tmp_path / "a.json", {})
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644
