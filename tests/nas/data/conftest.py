@@ -1,26 +1,12 @@
-"""Tiny hand-written datasets on disk, with known ids, for the data tests.
-
-Also puts the repository root first on sys.path: pytest's prepend import mode puts `tests/` there,
-where the folder `tests/nas` (no __init__.py) shadows the real `nas` package and `tests/nas/data`
-shadows `nas.data` (a project-wide fix is `pythonpath = ["."]` in pyproject's pytest options).
-"""
+"""Tiny hand-written datasets on disk, with known ids, for the data tests."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-_ROOT = str(Path(__file__).resolve().parents[3])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-_nas = sys.modules.get("nas")
-if _nas is not None and getattr(_nas, "__file__", None) is None:  # a namespace import happened
-    for _name in [m for m in sys.modules if m == "nas" or m.startswith("nas.")]:
-        del sys.modules[_name]
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from data_helpers import cityscapes_pair, write_png  # noqa: E402
+import numpy as np
+import pytest
+from data_helpers import cityscapes_pair, write_png
 
 
 @pytest.fixture
