@@ -1,0 +1,132 @@
+"""A profiling campaign: measure a list of blocks and networks on a device into the store.
+
+This is the engine of `nas profile`. It is resumable by construction: the plan is deterministic
+(sampler seed), items already in the store are skipped, and each finished batch is written row
+by row, each row its own transaction, so a `kill -9` loses only the batch being measured
+(interleaving over rounds means a batch finishes together; `batch=1` loses one item at most).
+Several phones profile in parallel as one worker process per adb serial, each taking every k-th
+pending item and appending to the same store.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from latency.blocks import BlockSpec
+from latency.devices import Device
+from latency.profilers.base import get_profiler
+from latency.store import Store, arch_key, block_key
+from nas.errors import UserError
+
+
+@dataclass
+class NetworkItem:
+    """A whole sampled network: its arch, its blocks and the input it is timed at."""
+
+    arch: dict[str, Any]
+    blocks: list[BlockSpec]
+    input_hw: tuple[int, int]
+    num_classes: int = 19
+
+
+@dataclass
+class Plan:
+    """What to measure; `pending(store)` drops what the store already has."""
+
+    device: Device
+    blocks: list[BlockSpec] = field(default_factory=list)
+    networks: list[NetworkItem] = field(default_factory=list)
+    space: str | None = None  # recorded on block rows when the blocks come from one space
+
+    def pending(self, store: Store) -> Plan:
+        have_b = store.keys(self.device.name, "block")
+        have_n = store.keys(self.device.name, "network")
+        return Plan(self.device,
+                    [b for b in self.blocks if block_key(b) not in have_b],
+                    [n for n in self.networks if arch_key(n.arch) not in have_n],
+                    self.space)
+
+    def shard(self, i: int, k: int) -> Plan:
+        return Plan(self.device, self.blocks[i::k], self.networks[i::k], self.space)
+
+    def __len__(self) -> int:
+        return len(self.blocks) + len(self.networks)
+
+
+def _batches(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [seq[i:i + size] for i in range(0, len(seq), size)]
+
+
+def run_plan(plan: Plan, store_path: Path, *, batch: int = 16, overrides: dict[str, Any],
+             position: int = 0, progress: bool = True) -> int:
+    """Measure every pending item of `plan`; returns how many rows were added."""
+    from tqdm import tqdm
+
+    import search_spaces
+
+    store = Store(store_path)
+    plan = plan.pending(store)
+    profiler = get_profiler(plan.device, **overrides)
+    dev = plan.device.name
+    added = 0
+    bar = tqdm(total=len(plan), desc=f"{dev}{' ' + plan.device.serial if plan.device.serial else ''}",
+               unit="item", position=position, disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    with bar:
+        for chunk in _batches(plan.blocks, max(1, batch)):
+            for spec, m in zip(chunk, profiler.measure_many(list(chunk)), strict=True):
+                added += store.add_block(dev, spec, m, space=plan.space)
+            bar.update(len(chunk))
+        for chunk in _batches(plan.networks, max(1, min(batch, 4))):
+            items = []
+            for net in chunk:
+                module = search_spaces.get(net.arch["space"]).build(net.arch, net.num_classes)
+                items.append((module, [(1, 3, *net.input_hw)]))
+            for net, m in zip(chunk, profiler.measure_many(items), strict=True):
+                added += store.add_network(dev, net.arch, net.blocks, m,
+                                           input_shape=[(1, 3, *net.input_hw)])
+            bar.update(len(chunk))
+    store.close()
+    return added
+
+
+def _worker(plan: Plan, store_path: Path, batch: int, overrides: dict[str, Any],
+            position: int, progress: bool, errors: Any) -> None:
+    try:
+        run_plan(plan, store_path, batch=batch, overrides=overrides, position=position,
+                 progress=progress)
+    except UserError as err:
+        errors.put(f"{plan.device.serial}: {err}")
+        raise SystemExit(2) from None
+
+
+def run_parallel(plan: Plan, serials: Sequence[str], store_path: Path, *, batch: int,
+                 overrides: dict[str, Any], progress: bool = True) -> int:
+    """One worker process per adb serial, each on every k-th pending item; returns rows added."""
+    store = Store(store_path)
+    before = store.count(plan.device.name)
+    pending = plan.pending(store)
+    ctx = mp.get_context("spawn")  # no fork: torch/ORT thread pools do not survive one
+    errors = ctx.Queue()
+    procs = []
+    for i, serial in enumerate(serials):
+        part = pending.shard(i, len(serials))
+        part.device = plan.device.with_(serial=serial)
+        p = ctx.Process(target=_worker, args=(part, store_path, batch, overrides, i, progress,
+                                              errors), name=f"nas-profile-{serial}")
+        p.start()
+        procs.append(p)
+    for p in procs:
+        p.join()
+    messages = []
+    while not errors.empty():
+        messages.append(errors.get())
+    failed = [p.name for p in procs if p.exitcode != 0]
+    if messages or failed:
+        raise UserError("; ".join(messages) or f"workers failed: {', '.join(failed)}")
+    return store.count(plan.device.name) - before
