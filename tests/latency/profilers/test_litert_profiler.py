@@ -14,7 +14,6 @@ from latency.profilers import get_profiler  # noqa: E402
 from latency.profilers.litert import convert_to_tflite  # noqa: E402
 
 
-@pytest.mark.slow
 def test_converts_and_times_a_conv_block(tmp_path) -> None:
     spec = conv_spec(8, 16, 16, 16)
     path = convert_to_tflite(spec.to_module(), spec.input_shapes(), tmp_path / "b.tflite")
