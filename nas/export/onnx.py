@@ -61,7 +61,7 @@ def ort_session(onnx_bytes: bytes | str | Path, threads: int = 1):  # -> ort.Inf
 def max_abs_diff_vs_torch(model: nn.Module, inputs: Sequence[torch.Tensor], onnx_bytes: bytes) -> float:
     """Run PyTorch and ONNX Runtime on the same inputs; the largest absolute output difference."""
     sess = ort_session(onnx_bytes)
-    feeds = {i.name: t.numpy() for i, t in zip(sess.get_inputs(), inputs)}
+    feeds = {i.name: t.numpy() for i, t in zip(sess.get_inputs(), inputs, strict=True)}
     ort_out = sess.run(None, feeds)[0]
     with torch.no_grad():
         ref = model.eval()(*inputs)

@@ -106,8 +106,8 @@ def is_arch_path(name_or_path: str) -> bool:
 def create_model(name_or_arch: str, num_classes: int = 19, **kwargs: Any) -> nn.Module:
     """Build a registered model by name, or the network an arch.json describes."""
     if is_arch_path(name_or_arch):
-        from nas.arch import load_arch
         import search_spaces
+        from nas.arch import load_arch
 
         arch = load_arch(name_or_arch)
         return search_spaces.get(arch["space"]).build(arch, num_classes)
