@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nas.errors import UserError, unknown_name
+from nas.io import read_yaml_mapping
 from nas.paths import nas_home
 
 BUILTIN_FILE = Path(__file__).with_name("devices.yaml")
@@ -172,18 +171,7 @@ def _validate_entry(src: str, name: str, raw: Mapping[str, Any]) -> dict[str, An
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"{path}: devices file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}: malformed YAML{line}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of device name -> settings")
+    data = read_yaml_mapping(path, "devices file")
     for name, entry in data.items():
         if not isinstance(entry, dict):
             raise UserError(f"{path}: device '{name}': expected a mapping of settings, "

@@ -52,3 +52,31 @@ def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
     import torch
 
     return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def read_yaml_mapping(path: str | os.PathLike, what: str = "file") -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping (configs, device files, run configs).
+
+    Every user mistake is one `UserError` naming the file: missing (`<what> not found`), not
+    YAML (with the line), or not a mapping. An empty file is an empty mapping.
+    """
+    import yaml
+
+    from nas.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}: malformed YAML{where}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file; expected YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping, got {type(data).__name__}")
+    return data

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from nas.errors import UserError
-from nas.io import atomic_write_text
+from nas.io import atomic_write_text, read_yaml_mapping
 
 RUNS_ROOT = Path("runs")
 CONFIG_FILE = "config.yaml"
@@ -66,13 +66,7 @@ def load_config(folder: str | Path) -> dict[str, Any]:
         raise UserError(f"{folder}: run folder not found")
     if not path.is_file():
         raise UserError(f"{folder}: not a run folder (no {CONFIG_FILE})")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise UserError(f"{path}: malformed YAML") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping")
-    return data
+    return read_yaml_mapping(path, "run config")
 
 
 def config_diff(

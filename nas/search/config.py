@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nas.errors import UserError, unknown_name
+from nas.io import read_yaml_mapping
 from nas.train.config import TrainConfig
 
 STAGES = ("pretrain", "search", "retrain")
@@ -162,16 +161,7 @@ def get_preset(name: str) -> SearchConfig:
 def load_search_config(path: str | Path) -> SearchConfig:
     """A YAML file of `SearchConfig` fields; it may start from a preset with `preset: NAME`."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}: malformed YAML{where}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of search options")
+    data = read_yaml_mapping(path, "config file")
     base = data.pop("preset", None)
     if base is None:
         return SearchConfig.from_dict(data, str(path))

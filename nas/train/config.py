@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nas.errors import UserError
+from nas.io import read_yaml_mapping
 
 # Keys that may differ between the original run and a `--resume`: they change where and how often
 # things are written or which hardware runs the maths, never the maths itself.
@@ -170,16 +169,7 @@ def _coerce(source: str, key: str, value: Any, f: dataclasses.Field) -> Any:
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """Load a YAML mapping of `TrainConfig` fields; unknown keys and bad values name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}: malformed YAML{where}") from None
-    return TrainConfig.from_dict(data, str(path))
+    return TrainConfig.from_dict(read_yaml_mapping(path, "config file"), str(path))
 
 
 def parse_hw(text: str, source: str = "--crop") -> list[int]:
