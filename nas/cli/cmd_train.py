@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="extra model factory argument, e.g. width_mult=0.25 (repeatable)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from nas.train.boosters.cli import add_booster_flags
+
+    add_booster_flags(train)
     train.set_defaults(func=run_train)
 
     ev = subparsers.add_parser("eval", help="mIoU and per-class IoU of a run or of weights")
@@ -56,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE")
     ev.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ev.add_argument("--name", metavar="RUN", help="output run folder (with --model)")
+    ev.add_argument("--width", type=float, help="width of a slimmable run (default: 1.0)")
     ev.set_defaults(func=run_eval)
 
 
@@ -124,9 +128,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run_train(args: argparse.Namespace) -> int:
     from nas.data import build_dataset
     from nas.runs import load_config, run_dir
+    from nas.train.boosters import BoosterLoss, boost
+    from nas.train.boosters.cli import booster_config
     from nas.train.distributed import barrier, broadcast_object, setup, teardown
     from nas.train.trainer import Trainer, check_identity, seed_everything
 
+    saved = load_config(Path(args.resume)) if args.resume else None
+    boosters = booster_config(args, saved)
     if args.resume:
         folder = Path(args.resume)
         saved = load_config(folder)
@@ -141,7 +149,8 @@ def run_train(args: argparse.Namespace) -> int:
             parse_model_args(args.model_arg) if args.model_arg else saved.get("model_args", {})
         )
         num_classes = args.num_classes or saved.get("num_classes")
-        identity = {"model": ref, "num_classes": num_classes, "model_args": model_args}
+        identity = {"model": ref, "num_classes": num_classes, "model_args": model_args,
+                    **_booster_identity(boosters)}
         check_identity(folder, saved, identity)  # before building data: fail in a second
         data = _data_source(args.data) if args.data else saved.get("data")
     else:
@@ -172,12 +181,16 @@ def run_train(args: argparse.Namespace) -> int:
         if info.is_main:
             barrier()
         num_classes = int(num_classes or train_set.num_classes)
-        identity = {"model": ref, "num_classes": num_classes, "model_args": model_args}
+        identity = {"model": ref, "num_classes": num_classes, "model_args": model_args,
+                    **_booster_identity(boosters)}
+        if boosters.slimmable and info.enabled:
+            raise UserError("--slimmable runs several widths per step; train it in one process "
+                            "(not under torchrun)")
         if folder is None:
             # the auto name holds the time: every rank must use rank 0's
             folder = broadcast_object(run_dir(args.name, "train", model_label(ref)), info)
         seed_everything(cfg.seed)
-        model = build_model(ref, num_classes, model_args)
+        model = boost(build_model(ref, num_classes, model_args), boosters)
         run_config = {**identity, "data": data, "train": cfg.as_dict()}
         if info.is_main:
             verb = "resuming" if args.resume else "training"
@@ -186,8 +199,17 @@ def run_train(args: argparse.Namespace) -> int:
             model, train_set, cfg, folder, identity=identity, num_classes=num_classes,
             val_set=val_set, run_config=run_config, info=info,
             progress=not args.no_progress,
+            extra_loss=BoosterLoss(boosters) if boosters.enabled else None,
         )
         summary = trainer.fit(resume=bool(args.resume))
+        if boosters.slimmable and info.is_main:
+            from nas.io import atomic_write_json
+            from nas.train.boosters.cli import finish_slimmable
+
+            summary["slim"] = finish_slimmable(
+                model, Path(folder), ref=ref, model_args=model_args, num_classes=num_classes,
+                val_set=val_set)
+            atomic_write_json(Path(folder) / "summary.json", summary)
     finally:
         teardown()
     if info.is_main:
@@ -195,6 +217,12 @@ def run_train(args: argparse.Namespace) -> int:
         score = f"; val mIoU {miou:.4f}" if isinstance(miou, float) else ""
         print(f"wrote {folder}/ ({summary['iterations']} iterations{score})")
     return 0
+
+
+def _booster_identity(boosters: Any) -> dict[str, Any]:
+    """Boosters change the trained module (heads, switchable BN), so they are identity; a run
+    without any keeps the identity it always had."""
+    return {"boosters": boosters.as_dict()} if boosters.enabled else {}
 
 
 # ----- nas eval -----------------------------------------------------------------------------
@@ -214,6 +242,7 @@ def run_eval(args: argparse.Namespace) -> int:
         folder = Path(args.run)
         saved = load_config(folder)
         ref, model_args = saved.get("model"), saved.get("model_args", {})
+        boosters = saved.get("boosters")
         num_classes = int(saved.get("num_classes"))
         data = _data_source(args.data) if args.data else saved.get("data")
         state = load_checkpoint(folder / "checkpoints")
@@ -225,6 +254,7 @@ def run_eval(args: argparse.Namespace) -> int:
         ref, model_args = model_ref(args.model), parse_model_args(args.model_arg)
         data, num_classes = _data_source(args.data), args.num_classes
         weights, weights_from = _load_weights(Path(args.weights)), args.weights
+        boosters = None
         folder = run_dir(args.name, "eval", model_label(ref))
         out_file = folder / "summary.json"
 
@@ -232,6 +262,15 @@ def run_eval(args: argparse.Namespace) -> int:
     dataset = build_dataset(data, args.split, crop_hw=crop)
     num_classes = int(num_classes or dataset.num_classes)
     model = build_model(ref, num_classes, model_args)
+    if boosters:  # the run trained a boosted module: same structure, then its inference net
+        from nas.train.boosters import BoosterConfig, boost, set_width
+
+        bcfg = BoosterConfig.from_dict(boosters, f"{args.run}/config.yaml: 'boosters'")
+        model = boost(model, bcfg)
+        if bcfg.slimmable:
+            set_width(model, 1.0 if args.width is None else args.width)
+    elif args.width is not None:
+        raise UserError("--width applies to a run trained with --slimmable")
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise UserError(
