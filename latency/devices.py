@@ -171,7 +171,7 @@ def _validate_entry(src: str, name: str, raw: Mapping[str, Any]) -> dict[str, An
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    data = read_yaml_mapping(path, "devices file")
+    data = read_yaml_mapping(path, "devices file", "a mapping of device name -> settings")
     for name, entry in data.items():
         if not isinstance(entry, dict):
             raise UserError(f"{path}: device '{name}': expected a mapping of settings, "

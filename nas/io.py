@@ -54,7 +54,9 @@ def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def read_yaml_mapping(path: str | os.PathLike, what: str = "file") -> dict[str, Any]:
+def read_yaml_mapping(
+    path: str | os.PathLike, what: str = "file", expected: str = "a mapping"
+) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping (configs, device files, run configs).
 
     Every user mistake is one `UserError` naming the file: missing (`<what> not found`), not
@@ -78,5 +80,5 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "file") -> dict[str, 
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping, got {type(data).__name__}")
+        raise UserError(f"{path}: expected {expected}, got {type(data).__name__}")
     return data

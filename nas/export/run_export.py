@@ -54,10 +54,18 @@ def tflite_max_abs_diff(model: nn.Module, x: torch.Tensor, path: Path) -> float:
 def load_subnet(folder: Path) -> tuple[nn.Module, dict[str, Any], str]:
     """The run's subnet with its best weights, the run config, and where the weights came from."""
     import search_spaces
+    from nas.runs import load_config
     from nas.search.retrain import open_search_run, subnet_weights
 
-    saved, cfg, arch = open_search_run(folder)
-    model = search_spaces.get(cfg.space).build(arch, int(saved["num_classes"]))
+    if load_config(folder).get("driver") == "routing":  # its subnet is the common network
+        from nas.search.routing import open_routing_run
+
+        saved, arch = open_routing_run(folder)
+        space_name = str(saved["space"])
+    else:
+        saved, cfg, arch = open_search_run(folder)
+        space_name = cfg.space
+    model = search_spaces.get(space_name).build(arch, int(saved["num_classes"]))
     weights, source = subnet_weights(folder)
     model.load_state_dict(weights)
     return model.eval(), saved, source
@@ -115,7 +123,10 @@ def export_run(folder: Path, formats: list[str], *, device: str | None = None,
 def _predicted(folder: Path, saved: dict[str, Any], device: str) -> float | None:
     """The run's predicted latency, or another device's predictor's figure for the arch."""
     if device == saved["target_device"]:
-        return json.loads((folder / "summary.json").read_text()).get("predicted_ms")
+        summary = json.loads((folder / "summary.json").read_text())
+        if saved.get("driver") == "routing":  # the exported net is the common one
+            return summary.get("common", {}).get("predicted_ms")
+        return summary.get("predicted_ms")
     import search_spaces
     from latency.predictors import load_for_device
     from nas.arch import load_arch
@@ -174,7 +185,11 @@ def _update_summary(folder: Path, res: ExportResult, device: str, write: Any) ->
                          "measured_ms": res.measured_ms, "predicted_ms": res.predicted_ms,
                          "measured_by": res.measured_by}
     summary["export"]["supernet_measured_ms"] = res.supernet_measured_ms
-    if res.measured_ms is not None and device == summary.get("device"):
+    if summary.get("driver") == "routing":  # top-level figures are the dynamic network's
+        if res.measured_ms is not None and device == summary.get("device"):
+            summary.setdefault("common", {})["measured_ms"] = round(res.measured_ms, 4)
+            summary["common"]["measured_by"] = f"nas export: {res.measured_by}"
+    elif res.measured_ms is not None and device == summary.get("device"):
         summary["measured_ms"] = round(res.measured_ms, 4)
         summary["measured_by"] = f"nas export: {res.measured_by}"
         if res.supernet_measured_ms is not None:

@@ -1,9 +1,9 @@
 """Search drivers, dispatched by space name (DESIGN.md, "Search drivers").
 
-`get_driver(space)` returns the callable that searches a space: `gradient` (RTSeg: weights, DWBC
-gates and Gumbel logits trained jointly) today; the `optuna` driver (FFNet) and the `routing`
-driver plug in here with `register_driver` when they land. Drivers are named by
-"module:function" so that importing this package stays cheap.
+`get_driver(space)` returns the callable that searches a space: `gradient` for RTSeg (weights,
+DWBC gates and Gumbel logits trained jointly), `optuna` for FFNet (and as an outer loop over the
+gradient search, `--tune`), `routing` for the dynamic-routing space. A new space plugs in with
+`register_driver`. Drivers are named by "module:function" so importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from nas.errors import UserError
 
 Driver = Callable[..., dict[str, Any]]
 
-_DRIVERS: dict[str, str] = {"rtseg": "nas.search.gradient:run_gradient_search"}
-# spaces whose driver is planned but not written yet, with the driver's name
-_PLANNED: dict[str, str] = {"ffnet": "optuna", "routing": "routing"}
+_DRIVERS: dict[str, str] = {
+    "rtseg": "nas.search.gradient:run_gradient_search",
+    "ffnet": "nas.search.optuna_driver:run_optuna_search",
+    "routing": "nas.search.routing:run_routing_search",
+}
 
 
 def register_driver(space: str, target: str) -> None:
@@ -26,7 +28,6 @@ def register_driver(space: str, target: str) -> None:
     if ":" not in target:
         raise ValueError(f"driver target must be 'module:function', got {target!r}")
     _DRIVERS[space] = target
-    _PLANNED.pop(space, None)
 
 
 def get_driver(space: str) -> Driver:
@@ -35,10 +36,8 @@ def get_driver(space: str) -> Driver:
 
     search_spaces.get(space)  # unknown name -> UserError with close matches
     if space not in _DRIVERS:
-        planned = _PLANNED.get(space)
-        what = f"the {planned} driver" if planned else "a search driver"
-        raise UserError(f"--space {space}: not implemented yet ({what} for this space is "
-                        f"planned); searchable now: {', '.join(sorted(_DRIVERS))}")
+        raise UserError(f"--space {space}: no search driver for this space yet; "
+                        f"searchable: {', '.join(sorted(_DRIVERS))}")
     module, func = _DRIVERS[space].split(":")
     return getattr(importlib.import_module(module), func)
 
