@@ -11,9 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nas.errors import UserError
+from nas.io import read_yaml_mapping
 from nas.search.routing import RoutingRequest
 from nas.search.routing_config import (
     RoutingSearchConfig,
@@ -25,14 +24,7 @@ from nas.search.routing_config import (
 def load_routing_config(path: str | Path) -> RoutingSearchConfig:
     """A YAML file of `RoutingSearchConfig` fields; `preset: NAME` starts from a preset."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise UserError(f"{path}: malformed YAML") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of routing search options")
+    data = read_yaml_mapping(path, "config file", "a mapping of routing search options")
     data.pop("space", None)
     base = data.pop("preset", None)
     if base is None:
