@@ -122,3 +122,36 @@ def _get(config: Mapping[str, Any], dotted: str) -> Any:
             return _MISSING
         node = node[part]
     return node
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines log; a half-written last line (a killed run) is skipped."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def truncate_jsonl(path: str | Path, last_iter: int, drop_kinds: Iterable[str] = ()) -> None:
+    """On resume: keep only records up to `last_iter` (the checkpoint's), atomically.
+
+    Records logged after the checkpoint are replayed by the resumed run, so keeping them would
+    duplicate lines; `drop_kinds` removes records written once at the end (e.g. `summary`).
+    """
+    import json
+
+    path = Path(path)
+    if not path.exists():
+        return
+    drop = set(drop_kinds)
+    kept = [r for r in read_jsonl(path)
+            if r.get("iter", 0) <= last_iter and r.get("kind") not in drop]
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))

@@ -25,10 +25,10 @@ import torch.nn as nn
 
 from nas.errors import UserError
 from nas.io import atomic_torch_save, atomic_write_json
-from nas.runs import save_config
+from nas.runs import save_config, truncate_jsonl
 from nas.search.config import SearchConfig
 from nas.search.latency_loss import LatencyLoss, attainable_range, check_target, predicted_ms
-from nas.search.report import LATENCY_LOG, merge_metrics, plot_search, plot_summary, read_jsonl
+from nas.search.report import LATENCY_LOG, merge_metrics, plot_search, plot_summary
 from nas.search.stages import fit_stage, stage_data
 from nas.train.trainer import LossContext, seed_everything, unwrap
 
@@ -83,8 +83,7 @@ class SearchHook:
     def __call__(self, ctx: LossContext) -> dict[str, torch.Tensor]:
         net = unwrap(ctx.model)
         if not self._started:  # a resumed run: drop log lines after the checkpoint
-            kept = [r for r in read_jsonl(self.log_path) if r.get("iter", 0) <= ctx.iteration]
-            self.log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            truncate_jsonl(self.log_path, ctx.iteration)
             self._started = True
         reg, ms = self.loss(net)
         with open(self.log_path, "a") as f:

@@ -54,7 +54,7 @@ class PruneHook:
     def __call__(self, ctx: Any) -> dict[str, Any]:
         import optuna
 
-        from nas.search.report import read_jsonl
+        from nas.runs import read_jsonl
 
         it = ctx.iteration
         if self.every and it and it % self.every == 0:

@@ -12,21 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from nas.io import atomic_write_text
+from nas.runs import read_jsonl
 
 STAGE_DIRS = ("pretrain", "search", "retrain")
 LATENCY_LOG = "latency.jsonl"
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a half-written last line of a killed run
-    return out
 
 
 def merge_metrics(folder: Path) -> Path:

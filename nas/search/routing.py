@@ -24,8 +24,7 @@ import torch.nn as nn
 
 from nas.errors import UserError
 from nas.io import atomic_write_json, atomic_write_text
-from nas.runs import save_config
-from nas.search.report import read_jsonl
+from nas.runs import read_jsonl, save_config
 from nas.search.routing_config import RoutingSearchConfig
 from nas.search.stages import fit_stage, stage_data
 from nas.train.trainer import seed_everything

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from latency.blocks import BlockSpec, SoftBlock
-from nas.search.report import read_jsonl
+from nas.runs import truncate_jsonl
 from nas.train.trainer import LossContext, unwrap
 from search_spaces.routing.blocks import decoder_spec, gated_specs, stem_spec
 from search_spaces.routing.budget import BudgetConfig, budget_weight, flops_costs
@@ -174,8 +174,7 @@ class BudgetHook:
     def __call__(self, ctx: LossContext) -> dict[str, torch.Tensor]:
         net = unwrap(ctx.model)
         if not self._started:  # a resumed run: drop log lines after the checkpoint
-            kept = [r for r in read_jsonl(self.log_path) if r.get("iter", 0) <= ctx.iteration]
-            self.log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            truncate_jsonl(self.log_path, ctx.iteration)
             self._started = True
         progress = ctx.iteration / max(1, self.iterations)
         reg, figure = self.loss(net, self.recorder.gates, progress)  # type: ignore[arg-type]

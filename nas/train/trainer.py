@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nas.errors import UserError
 from nas.io import atomic_write_json, atomic_write_text
-from nas.runs import check_same_config, load_config, save_config
+from nas.runs import check_same_config, load_config, save_config, truncate_jsonl
 from nas.train import checkpoint as ckpt
 from nas.train.config import RESUMABLE_KEYS, TrainConfig
 from nas.train.distributed import (
@@ -257,17 +257,7 @@ class Trainer:
 
     def _truncate_metrics(self, iteration: int) -> None:
         """Drop metric lines written after the checkpoint (and a half-written last line)."""
-        if not self.metrics_path.exists():
-            return
-        kept = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("iter", 0) <= iteration and rec.get("kind") != "summary":
-                kept.append(line)
-        atomic_write_text(self.metrics_path, "".join(k + "\n" for k in kept))
+        truncate_jsonl(self.metrics_path, iteration, drop_kinds=("summary",))
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.info.is_main:
