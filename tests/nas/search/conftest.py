@@ -46,18 +46,10 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def predictor_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A NAS_HOME holding a fitted `cpu` predictor (fitted once per session)."""
-    import os
-
     home = tmp_path_factory.mktemp("nas_home")
-    old = os.environ.get("NAS_HOME")
-    os.environ["NAS_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # session scope: no monkeypatch fixture
+        mp.setenv("NAS_HOME", str(home))
         fit_analytic_predictor("cpu")
-    finally:
-        if old is None:
-            os.environ.pop("NAS_HOME")
-        else:
-            os.environ["NAS_HOME"] = old
     return home
 
 

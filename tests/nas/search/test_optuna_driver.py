@@ -18,7 +18,6 @@ SIZE = f"{HW[0]}x{HW[1]}"
 @pytest.fixture(scope="module")
 def ffnet_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A NAS_HOME whose `cpu` MLP predictor knows FFNet tiny blocks (analytic latencies)."""
-    import os
 
     import search_spaces
     from latency.predictors import MLPPredictor
@@ -27,9 +26,8 @@ def ffnet_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from nas.search.optuna_space import FFNetChoices, extreme_archs, random_arch
 
     home = tmp_path_factory.mktemp("nas_home_ffnet")
-    old = os.environ.get("NAS_HOME")
-    os.environ["NAS_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # session scope: no monkeypatch fixture
+        mp.setenv("NAS_HOME", str(home))
         sp = search_spaces.get("ffnet")
         choices = FFNetChoices(width_mult=0.125, max_depth=2)
         rng = random.Random(0)
@@ -37,11 +35,6 @@ def ffnet_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         blocks = [b for a in archs for b in sp.blocks(a, HW)]
         rows = label_blocks(list({b.key(): b for b in blocks}.values()), device="cpu")
         MLPPredictor(device="cpu", epochs=100, seed=0).fit(rows).save(predictor_path("cpu"))
-    finally:
-        if old is None:
-            os.environ.pop("NAS_HOME")
-        else:
-            os.environ["NAS_HOME"] = old
     return home
 
 

@@ -33,9 +33,8 @@ def routing_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from search_spaces.routing import arch as arch_mod
 
     home = tmp_path_factory.mktemp("routing_home")
-    old = os.environ.get("NAS_HOME")
-    os.environ["NAS_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # session scope: no monkeypatch fixture
+        mp.setenv("NAS_HOME", str(home))
         space = search_spaces.get("routing")
         blocks = sample_blocks(["routing"], 200, 0, HW, cfg={"routing": TINY})
         rng = random.Random(1)
@@ -44,11 +43,6 @@ def routing_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         blocks += space.blocks(arch_mod.full_arch(arch_mod.parse_cfg(TINY)[0]), HW)
         rows = label_blocks(list({b.key(): b for b in blocks}.values()), device="cpu")
         MLPPredictor(device="cpu", epochs=150, seed=0).fit(rows).save(predictor_path("cpu"))
-    finally:
-        if old is None:
-            os.environ.pop("NAS_HOME")
-        else:
-            os.environ["NAS_HOME"] = old
     return home
 
 
