@@ -17,7 +17,7 @@ from typing import Any
 
 from nas.errors import UserError, unknown_name
 from nas.io import read_yaml_mapping
-from nas.train.config import TrainConfig
+from nas.train.config import TrainConfig, check_config_keys
 
 STAGES = ("pretrain", "search", "retrain")
 
@@ -59,12 +59,7 @@ class SearchConfig:
     def from_dict(cls, data: Any, source: str = "config") -> SearchConfig:
         if not isinstance(data, dict):
             raise UserError(f"{source}: expected a mapping of search options")
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in data:
-            if key not in known:
-                raise UserError(
-                    f"{source}: unknown key '{key}'; expected one of: {', '.join(sorted(known))}"
-                )
+        check_config_keys(cls, data, source)
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key in STAGES:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas.errors import UserError, unknown_name
-from nas.train.config import TrainConfig
+from nas.train.config import TrainConfig, check_config_keys
 
 BUDGETS = ("latency", "flops")
 
@@ -65,12 +65,9 @@ class RoutingSearchConfig:
     def from_dict(cls, data: Any, source: str = "config") -> RoutingSearchConfig:
         if not isinstance(data, dict):
             raise UserError(f"{source}: expected a mapping of routing search options")
-        known = {f.name for f in dataclasses.fields(cls)}
+        check_config_keys(cls, data, source)
         values: dict[str, Any] = {}
         for key, value in data.items():
-            if key not in known:
-                raise UserError(f"{source}: unknown key '{key}'; expected one of: "
-                                f"{', '.join(sorted(known))}")
             if key == "train":
                 values[key] = TrainConfig.from_dict(value or {}, f"{source}: train")
             elif key == "supernet":

@@ -83,12 +83,7 @@ class TrainConfig:
         """Build a validated config; `source` names the file (or flag set) in error messages."""
         if not isinstance(data, dict):
             raise UserError(f"{source}: expected a mapping of training options")
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        for key in data:
-            if key not in known:
-                raise UserError(
-                    f"{source}: unknown key '{key}'; expected one of: {', '.join(sorted(known))}"
-                )
+        known = check_config_keys(cls, data, source)
         values = {k: _coerce(source, k, v, known[k]) for k, v in data.items()}
         cfg = cls(**values)
         cfg.validate(source)
@@ -131,6 +126,19 @@ class TrainConfig:
             raise bad("eval_crop", "[] or [height, width] with positive integers")
         if self.device not in ("cpu", "cuda"):
             raise bad("device", "'cpu' or 'cuda'")
+
+
+def check_config_keys(
+    cls: type, data: dict[str, Any], source: str
+) -> dict[str, dataclasses.Field]:
+    """Refuse a key that is not a field of the config dataclass `cls`; return its fields."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise UserError(
+                f"{source}: unknown key '{key}'; expected one of: {', '.join(sorted(known))}"
+            )
+    return known
 
 
 def _coerce(source: str, key: str, value: Any, f: dataclasses.Field) -> Any:
