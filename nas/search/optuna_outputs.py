@@ -72,6 +72,11 @@ def finish(req: Any, opts: OptunaOptions, study: Any, storage_url: str, space: A
         "plots": [str(plot.relative_to(folder))], **(extra or {}),
         "time_s": round(time.perf_counter() - t_start, 1),
     }
+    if space.name == "ffnet":  # what `nas retrain RUN` fine-tunes with (optuna_retrain.py)
+        from nas.search.gradient import _data_source
+
+        summary["retrain_config"] = {"data": _data_source(req.data),
+                                     "train": req.cfg.retrain.as_dict()}
     atomic_write_json(folder / "summary.json", summary)
     meas = "n/a" if measured is None else f"{measured:.3f} ms"
     print(f"best: trial {best.number}, predicted {summary['predicted_ms']:.3f} ms, measured "

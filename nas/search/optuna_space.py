@@ -147,24 +147,51 @@ def predict_archs(predictor: Any, archs: list[dict[str, Any]], input_hw: tuple[i
     distinct block is predicted once: candidates of one space share most of their blocks (20k
     random tiny FFNets hold ~400 distinct ones), so the constraint check of a batch costs about
     one arch's prediction plus a lookup per block.
+
+    Bit-identical to `predict_nets` over `ffnet_blocks` lists: the blocks come as memoised parts
+    (stem, stages, heads; see search_spaces/ffnet/blocks.py), and a part met again in the batch
+    reuses the block indices found the first time, so the distinct blocks are listed, predicted
+    and summed in exactly the same order without hashing every block of every candidate.
     """
-    from search_spaces.ffnet.blocks import ffnet_blocks
+    from search_spaces.ffnet.blocks import ffnet_block_parts
 
     hw = (int(input_hw[0]), int(input_hw[1]))
-    # archs are validated when made; ffnet_blocks skips `Space.blocks`'s second validation
-    nets = [ffnet_blocks(a, hw, num_classes) for a in archs]
-    return predict_nets(predictor, nets)
+    index: dict[Any, int] = {}
+    # id(part) -> (part, its block indices); holding the part keeps its id from being reused
+    # should the LRU cache drop it during this call
+    seen: dict[int, tuple[Any, list[int]]] = {}
+    ids: list[int] = []
+    sizes: list[int] = []
+    for arch in archs:  # validated when made: skips `Space.blocks`'s second validation
+        start = len(ids)
+        for part in ffnet_block_parts(arch, hw, num_classes):
+            hit = seen.get(id(part))
+            if hit is None:
+                hit = seen[id(part)] = (part, [index.setdefault(b, len(index)) for b in part])
+            ids.extend(hit[1])
+        sizes.append(len(ids) - start)
+    return _sum_blocks(predictor, index, ids, sizes)
 
 
 def predict_nets(predictor: Any, nets: list[list[Any]]) -> np.ndarray:
     """`predictor.predict_network(nets)` with each distinct block predicted once."""
     index: dict[Any, int] = {}
     ids = [index.setdefault(b, len(index)) for net in nets for b in net]
-    sizes = np.array([len(net) for net in nets])
+    return _sum_blocks(predictor, index, ids, [len(net) for net in nets])
+
+
+def _sum_blocks(predictor: Any, index: dict[Any, int], ids: list[int],
+                sizes: list[int]) -> np.ndarray:
+    """Predict the distinct blocks of `index` in one call; corrected sum per network.
+
+    `ids` are the networks' blocks as indices into `index`, concatenated; `sizes` their counts.
+    """
+    n = len(sizes)
     if not index:
-        return np.zeros(len(nets))
+        return np.zeros(n)
     block_ms = np.asarray(predictor.predict(list(index)), dtype=np.float64)
-    seg = np.repeat(np.arange(len(nets)), sizes)
-    sums = np.bincount(seg, weights=block_ms[np.array(ids)], minlength=len(nets))
-    out = predictor.correction.apply(sums, sizes)
+    counts = np.array(sizes)
+    seg = np.repeat(np.arange(n), counts)
+    sums = np.bincount(seg, weights=block_ms[np.array(ids)], minlength=n)
+    out = predictor.correction.apply(sums, counts)
     return np.where(sums > 0, out, 0.0)
