@@ -11,6 +11,7 @@
     nas search --space ffnet --target-ms 5 --objectives miou,latency      # NSGA-II, Pareto
     nas search --space ffnet ... --storage postgresql://USER@HOST/DB      # one per worker
     nas search --space rtseg --target-ms 3 --tune beta,lr,tau --trials 8  # outer Optuna loop
+    nas search --space ffnet --target-ms 5 --detail-guidance --boundary  # boosters in training
 
 The target refers to the deployment input size (`--input-size`, default the device's), not the
 training crop. Before training the command prints the space's attainable latency range on the
@@ -21,8 +22,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nas.errors import UserError
+
+if TYPE_CHECKING:
+    from nas.train.boosters import BoosterConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_optuna_options(p)
     from nas.train.boosters.cli import add_booster_flags
 
-    add_booster_flags(p, slimmable=False)  # applied by the run's fine-tuning (nas retrain)
+    add_booster_flags(p, search=True)  # used by every driver's training (and nas retrain)
     p.set_defaults(func=run)
 
 
@@ -119,7 +124,8 @@ def optuna_options(args: argparse.Namespace):  # -> OptunaOptions
         grace_s=3 * heartbeat)
 
 
-def run_optuna(args: argparse.Namespace, driver) -> None:
+def run_optuna(args: argparse.Namespace, driver,
+               boosters: BoosterConfig | None = None) -> None:
     """The optuna driver (ffnet) or the outer loop over the gradient search (--tune)."""
     opts = optuna_options(args)
     if opts.tune:
@@ -127,8 +133,14 @@ def run_optuna(args: argparse.Namespace, driver) -> None:
     if not args.name:  # a fixed default folder: re-running the command resumes the study
         tag = "-tune" if opts.tune else ""
         args.name = f"optuna-{args.space}{tag}-{args.device}-{args.target_ms:g}ms"
-    req = build_request(args)
+    req = build_request(args, boosters)
     summary = driver(req, opts)
+    if "boosters" not in summary:  # the --tune summary (optuna_outputs.finish) lacks them
+        from nas.io import atomic_write_json
+        from nas.train.boosters.search import booster_names
+
+        summary["boosters"] = booster_names(boosters)
+        atomic_write_json(req.folder / "summary.json", summary)
     if opts.tune:  # the best trial is a whole gradient-search run: retrain/export take it
         best = req.folder / "trials" / f"{summary['best_trial']:04d}"
         print(f"next: nas retrain {best}  then  nas export {best} --format onnx")
@@ -142,7 +154,8 @@ def _uses_optuna(args: argparse.Namespace) -> bool:
     return bool(args.tune) or drivers().get(args.space, "").startswith("nas.search.optuna")
 
 
-def build_request(args: argparse.Namespace):  # -> SearchRequest
+def build_request(args: argparse.Namespace,
+                  boosters: BoosterConfig | None = None):  # -> SearchRequest
     from latency.devices import get_device, parse_input_size
     from nas.runs import run_dir
     from nas.search.config import STAGES, get_preset, load_search_config
@@ -172,20 +185,21 @@ def build_request(args: argparse.Namespace):  # -> SearchRequest
     return SearchRequest(space=args.space, target_ms=args.target_ms, device=device.name,
                          input_hw=(int(hw[0]), int(hw[1])), data=args.data, cfg=cfg,
                          folder=Path(folder), resume=args.resume, auto_profile=args.auto_profile,
-                         measure=not args.no_measure, progress=not args.no_progress)
+                         measure=not args.no_measure, progress=not args.no_progress,
+                         boosters=boosters)
 
 
 def run(args: argparse.Namespace) -> int:
     from nas.search import get_driver
 
     driver = get_driver(args.space)  # unknown / not-yet-implemented spaces fail here
-    from nas.train.boosters.cli import record_boosters, search_boosters
+    from nas.train.boosters.cli import search_boosters
 
     boosters = search_boosters(args)  # checked now, before a long search
     if args.space == "routing":
         from nas.search.routing_cli import build_routing_request
 
-        req = build_routing_request(args)
+        req = build_routing_request(args, boosters)
     else:
         routing_only = [f"--{k.replace('_', '-')}" for k in ("budget", "mu", "budget_preset",
                                                               "num_layers", "strides")
@@ -197,12 +211,10 @@ def run(args: argparse.Namespace) -> int:
         if args.target_ms is None:
             raise UserError("--target-ms: required (the latency target in ms)")
         if _uses_optuna(args):
-            run_optuna(args, driver)
+            run_optuna(args, driver, boosters)
             return 0
-        req = build_request(args)
+        req = build_request(args, boosters)
     driver(req)
-    if boosters is not None:
-        record_boosters(req.folder, boosters)
     if args.space == "routing":  # the common network is exported as is (no retrain stage)
         print(f"next: nas export {req.folder} --format onnx")
         return 0

@@ -7,6 +7,10 @@
 3. `derive()` -> arch.json; `build(arch)` is physically smaller, `inherit()` copies the kept
    weights; the subnet is evaluated, its latency predicted and (on a host device) measured.
 
+With boosters (`--detail-guidance`, `--boundary`), stages 1 and 2 train the supernet wrapped with
+the booster heads and add their losses (nas/train/boosters/search.py); the teacher, `derive`,
+`build` and `inherit` read the supernet itself, so the subnet never holds a head.
+
 `nas retrain RUN` then fine-tunes the subnet (nas/search/retrain.py).
 """
 
@@ -30,6 +34,14 @@ from nas.search.config import SearchConfig
 from nas.search.latency_loss import LatencyLoss, attainable_range, check_target, predicted_ms
 from nas.search.report import LATENCY_LOG, merge_metrics, plot_search, plot_summary
 from nas.search.stages import fit_stage, stage_data
+from nas.train.boosters.config import BoosterConfig
+from nas.train.boosters.search import (
+    booster_names,
+    booster_record,
+    head_param_groups,
+    stage_loss,
+    with_heads,
+)
 from nas.train.trainer import LossContext, seed_everything, unwrap
 
 
@@ -45,6 +57,8 @@ class SearchRequest:
         auto_profile: profile the device and train its predictor when it has none.
         measure: time the subnet on the device at the end (host devices only).
         progress: progress bars.
+        boosters: training boosters of the pretrain and search stages (detail / boundary heads,
+            training only), recorded for `nas retrain`; None for none.
     """
 
     space: str
@@ -58,12 +72,14 @@ class SearchRequest:
     auto_profile: bool = False
     measure: bool = True
     progress: bool = True
+    boosters: BoosterConfig | None = None
 
     def run_config(self, num_classes: int) -> dict[str, Any]:
         """What config.yaml records; a resume whose config differs is refused, naming the keys."""
         return {"driver": "gradient", "space": self.space, "target_ms": float(self.target_ms),
                 "target_device": self.device, "input_size": list(self.input_hw),
-                "data": self.data, "num_classes": num_classes, "config": self.cfg.as_dict()}
+                "data": self.data, "num_classes": num_classes, "config": self.cfg.as_dict(),
+                **booster_record(self.boosters)}
 
 
 def tau_at(cfg: SearchConfig, iteration: int) -> float:
@@ -139,20 +155,26 @@ def run_gradient_search(req: SearchRequest) -> dict[str, Any]:
     check_target(req.target_ms, lo, hi, where)
     save_config(req.folder, run_config)
     print(f"search run: {req.folder}/", flush=True)
+    if req.boosters is not None and req.boosters.enabled:
+        from nas.train.boosters.cli import record_boosters
 
-    # ---- 1. pretrain the supernet (plain mode)
+        record_boosters(req.folder, req.boosters)  # for `nas retrain RUN`
+
+    # ---- 1. pretrain the supernet (plain mode); booster heads, if any, hook onto `model`
     seed_everything(cfg.pretrain.seed)
     supernet = space.supernet(n_cls, **cfg.supernet)
     supernet.set_mode("plain")
-    ident = {"space": req.space, "supernet": dict(cfg.supernet), "num_classes": n_cls}
-    pre = fit_stage("pretrain", supernet, cfg.pretrain, req.folder / "pretrain", pre_data,
+    model = with_heads(supernet, req.boosters)  # the supernet itself when unboosted
+    ident = {"space": req.space, "supernet": dict(cfg.supernet), "num_classes": n_cls,
+             **booster_record(req.boosters)}
+    pre = fit_stage("pretrain", model, cfg.pretrain, req.folder / "pretrain", pre_data,
                     identity={**ident, "stage": "pretrain"}, resume=req.resume,
-                    progress=req.progress)
-    teacher = copy.deepcopy(supernet).eval()
+                    progress=req.progress, extra_loss=stage_loss(None, req.boosters))
+    teacher = copy.deepcopy(supernet).eval()  # the heads hook `model`, never `supernet`
     for p in teacher.parameters():
         p.requires_grad_(False)
 
-    # ---- 2. search: weights + gates + logits, RTSeg eq. 12
+    # ---- 2. search: weights + gates + logits, RTSeg eq. 12 (+ the booster losses)
     from nas.search.optim import search_optimizer
 
     supernet.set_mode("search")
@@ -160,26 +182,29 @@ def run_gradient_search(req: SearchRequest) -> dict[str, Any]:
     loss = LatencyLoss(predictor, float(req.target_ms), req.input_hw)
     hook = SearchHook(loss, cfg.beta, req.folder / "search" / LATENCY_LOG)
     (req.folder / "search").mkdir(parents=True, exist_ok=True)
+    optimizer = search_optimizer(supernet, cfg.search, cfg.arch_lr)
+    for group in head_param_groups(model, cfg.search.weight_decay):
+        optimizer.weights.add_param_group(group)  # the heads train with the weights (SGD)
 
     def anneal(trainer: Any) -> None:
         # the Trainer's own counter: tau is a pure function of the step, so resume is exact
         supernet.register_forward_pre_hook(
             lambda m, _inp: m.set_tau(tau_at(cfg, trainer.iteration)) if m.training else None)
 
-    search = fit_stage("search", supernet, cfg.search, req.folder / "search",
+    search = fit_stage("search", model, cfg.search, req.folder / "search",
                        stage_data(data, cfg.search), identity={**ident, "stage": "search"},
                        resume=req.resume, progress=req.progress, teacher=teacher,
-                       extra_loss=hook, optimizer=search_optimizer(supernet, cfg.search,
-                                                                   cfg.arch_lr),
+                       extra_loss=stage_loss(hook, req.boosters), optimizer=optimizer,
                        before_fit=anneal)
 
-    # ---- 3. derive -> build -> inherit
+    # ---- 3. derive -> build -> inherit (from the supernet: no booster head enters the subnet)
     arch = derive_and_save(space, supernet, req.folder)
     subnet = space.build(arch, n_cls)
     space.inherit(subnet, supernet, arch)
     atomic_torch_save(req.folder / "subnet.pt", subnet.state_dict())
     supernet.set_mode("plain")
     summary = summarise(req, space, arch, subnet, teacher, predictor, pre_data, pre, search)
+    summary["boosters"] = booster_names(req.boosters)
     summary["time_s"] = round(time.perf_counter() - t_start, 1)
     write_summary(req.folder, summary)
     return summary

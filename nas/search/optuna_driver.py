@@ -7,6 +7,8 @@ feasible region. A candidate the predictor rejects is *not trained*: the trial c
 with mIoU 0, its predicted latency recorded and its constraint positive (constraint-aware samplers
 rank it by how far over the target it is). Multi-objective (`--objectives miou,latency`):
 NSGA-II over (mIoU up, predicted latency down), the Pareto front the result.
+With `--detail-guidance` / `--boundary` each proxy training adds the booster heads and losses
+(training only: the trial's final checkpoint holds its network alone).
 
 Outputs in runs/<name>/: config.yaml, study.db (unless --storage), trials/<n>/ (each trained
 trial's Trainer folder), trials.csv, plots/pareto.png, arch.json + subnet.pt of the chosen trial,
@@ -91,9 +93,17 @@ def run_optuna_search(req: Any, opts: OptunaOptions | None = None) -> dict[str, 
     from nas.search.predictor_setup import get_predictor
     from nas.search.stages import stage_data
     from nas.train import Trainer
+    from nas.train.boosters.search import (
+        booster_names,
+        booster_record,
+        stage_loss,
+        strip_checkpoint,
+        with_heads,
+    )
     from nas.train.trainer import NonFiniteLoss, seed_everything
 
     opts = opts or OptunaOptions()
+    boosters = getattr(req, "boosters", None)
     t_start = time.perf_counter()
     space = search_spaces.get("ffnet")
     proxy = proxy_config(req)
@@ -136,19 +146,24 @@ def run_optuna_search(req: Any, opts: OptunaOptions | None = None) -> dict[str, 
         folder = req.folder / "trials" / f"{trial.number:04d}"
         seed_everything(proxy.seed)
         net = space.build(arch, n_cls)
+        model = with_heads(net, boosters)  # `net` itself when unboosted
         hook = None if opts.multi else PruneHook(trial, folder / "metrics.jsonl",
                                                  proxy.eval_every)
-        trainer = Trainer(net, data.train, proxy, folder, identity={"space": "ffnet",
-                                                                    "trial": trial.number},
-                          num_classes=n_cls, val_set=data.val, extra_loss=hook,
-                          progress=False, run_config={"arch": arch, "train": proxy.as_dict()})
+        trainer = Trainer(model, data.train, proxy, folder,
+                          identity={"space": "ffnet", "trial": trial.number},
+                          num_classes=n_cls, val_set=data.val,
+                          extra_loss=stage_loss(hook, boosters), progress=False,
+                          run_config={"arch": arch, "train": proxy.as_dict(),
+                                      **booster_record(boosters)})
         summary = trainer.fit()
+        strip_checkpoint(model, folder)  # `finish` loads the best trial's net from it
         miou = float(summary.get("miou", float("nan")))
         trial.set_user_attr("trained", True)
         trial.set_user_attr("folder", str(folder))
         return (miou, pred) if opts.multi else miou
 
     run_trials(study, objective, opts, catch=(NonFiniteLoss,))
-    return finish(req, opts, study, storage_url, space, n_cls, t_start)
+    return finish(req, opts, study, storage_url, space, n_cls, t_start,
+                  extra={"boosters": booster_names(boosters)})
 
 

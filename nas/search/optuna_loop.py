@@ -14,10 +14,15 @@ from nas.search.optuna_options import OptunaOptions, make_sampler
 
 def open_run_study(req: Any, opts: OptunaOptions, identity: dict[str, Any],
                    pruner: Any) -> tuple[Any, str]:
-    """Create the run folder and the study (or join it); prints where both are."""
+    """Create the run folder and the study (or join it); prints where both are.
+
+    The request's boosters join the identity: a study run with other boosters is refused.
+    """
     from nas.runs import save_config
     from nas.search.optuna_study import default_storage, open_storage, open_study, redact
+    from nas.train.boosters.search import booster_record
 
+    identity = {**identity, **booster_record(getattr(req, "boosters", None))}
     req.folder.mkdir(parents=True, exist_ok=True)
     url = opts.storage or default_storage(req.folder)
     storage = open_storage(url, heartbeat_s=opts.heartbeat_s, grace_s=opts.grace_s)

@@ -9,6 +9,8 @@
    the all-open supernet (report.md / report.json);
 3. the common network (routes kept in >= 95% of the images) -> arch.json; `build` + `inherit`
    give subnet.pt, which `nas export RUN` exports like any searched subnet.
+With `--detail-guidance` / `--boundary` step 1 also trains booster heads on the first 1/8 cell and
+adds their losses (training only: the common network never holds them).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from nas.io import atomic_write_json, atomic_write_text
 from nas.runs import read_jsonl, save_config
 from nas.search.routing_config import RoutingSearchConfig
 from nas.search.stages import fit_stage, stage_data
+from nas.train.boosters.config import BoosterConfig
+from nas.train.boosters.search import booster_names, booster_record, stage_loss, with_heads
 from nas.train.trainer import seed_everything
 
 SPACE = "routing"
@@ -47,6 +51,8 @@ class RoutingRequest:
         folder: `runs/<name>/`. resume: continue the run in `folder`.
         auto_profile: profile the device and train its predictor when it has none.
         measure: time the networks at the end. progress: progress bars.
+        boosters: training boosters (detail / boundary heads on the first 1/8 cell, training
+            only); None for none.
     """
 
     target_ms: float | None
@@ -60,12 +66,14 @@ class RoutingRequest:
     measure: bool = True
     progress: bool = True
     space: str = SPACE
+    boosters: BoosterConfig | None = None
 
     def run_config(self, num_classes: int) -> dict[str, Any]:
         return {"driver": "routing", "space": SPACE,
                 "target_ms": None if self.target_ms is None else float(self.target_ms),
                 "target_device": self.device, "input_size": list(self.input_hw),
-                "data": self.data, "num_classes": num_classes, "config": self.cfg.as_dict()}
+                "data": self.data, "num_classes": num_classes, "config": self.cfg.as_dict(),
+                **booster_record(self.boosters)}
 
 
 def check_request(req: RoutingRequest) -> None:
@@ -162,16 +170,21 @@ def run_routing_search(req: RoutingRequest) -> dict[str, Any]:
     loss = BudgetLoss(budget, req.input_hw, n_cls, predictor if latency else None,
                       float(req.target_ms) if latency else None)  # type: ignore[arg-type]
     (req.folder / STAGE).mkdir(parents=True, exist_ok=True)
+    # the heads before the budget hook: wrapping probes a copy of the supernet, whose gate hooks
+    # would otherwise report to the hook's recorder
+    model = with_heads(supernet, req.boosters)  # the supernet itself when unboosted
     hook = BudgetHook(supernet, loss, cfg.train.iterations, req.folder / STAGE / BUDGET_LOG)
     ident = {"space": SPACE, "supernet": dict(cfg.supernet), "num_classes": n_cls,
-             "stage": STAGE}
-    trained = fit_stage(STAGE, supernet, cfg.train, req.folder / STAGE, sd, identity=ident,
-                        resume=req.resume, progress=req.progress, extra_loss=hook,
-                        optimizer=routing_optimizer(supernet, cfg))
+             "stage": STAGE, **booster_record(req.boosters)}
+    trained = fit_stage(STAGE, model, cfg.train, req.folder / STAGE, sd, identity=ident,
+                        resume=req.resume, progress=req.progress,
+                        extra_loss=stage_loss(hook, req.boosters),
+                        optimizer=routing_optimizer(model, cfg))
 
     from nas.search.routing_finish import finish
 
     summary = finish(req, space, supernet, sd, predictor, trained)
+    summary["boosters"] = booster_names(req.boosters)
     summary["time_s"] = round(time.perf_counter() - t_start, 1)
     write_outputs(req.folder, summary)
     return summary

@@ -19,6 +19,7 @@ from nas.search.routing_config import (
     apply_budget_preset,
     get_routing_preset,
 )
+from nas.train.boosters.config import BoosterConfig
 
 
 def load_routing_config(path: str | Path) -> RoutingSearchConfig:
@@ -46,7 +47,8 @@ def _strides(text: str | None) -> list[int] | None:
                         "4,8,16,32") from None
 
 
-def build_routing_request(args: argparse.Namespace) -> RoutingRequest:
+def build_routing_request(args: argparse.Namespace,
+                          boosters: BoosterConfig | None = None) -> RoutingRequest:
     from latency.devices import get_device, parse_input_size
     from nas.runs import run_dir
 
@@ -85,4 +87,4 @@ def build_routing_request(args: argparse.Namespace) -> RoutingRequest:
                           input_hw=(int(hw[0]), int(hw[1])), data=args.data, cfg=cfg,
                           folder=Path(folder), resume=args.resume,
                           auto_profile=args.auto_profile, measure=not args.no_measure,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, boosters=boosters)

@@ -2,6 +2,8 @@
 
 A stage that finished (its summary.json reports every iteration) is not run again on `--resume`:
 its final checkpoint is loaded instead, so a search killed during fine-tuning restarts there.
+A stage trained with booster heads (`nas.train.boosters.search`) ends with a checkpoint of the
+searched network alone, its heads kept beside it for a resumed run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import torch.nn as nn
 
 from nas.train import TrainConfig, Trainer
+from nas.train.boosters.search import load_stage_weights, strip_checkpoint
 from nas.train.checkpoint import find_checkpoint, load_checkpoint
 from nas.train.trainer import ExtraLoss
 
@@ -67,7 +70,8 @@ def fit_stage(
     """
     if resume and stage_done(folder, cfg):
         state = load_checkpoint(folder / "checkpoints")
-        model.load_state_dict(state["model"])
+        load_stage_weights(model, state["model"], folder)
+        strip_checkpoint(model, folder)  # a kill may have come between fit and the strip
         summary = json.loads((folder / "summary.json").read_text())
         print(f"[{name}] already done ({summary['iterations']} iterations): {folder}/", flush=True)
         return summary
@@ -83,6 +87,7 @@ def fit_stage(
     again = resume and (folder / "config.yaml").is_file()
     summary = trainer.fit(resume=again or (resume and find_checkpoint(folder / "checkpoints")
                                            is not None))
+    strip_checkpoint(model, folder)
     miou = summary.get("miou")
     score = f", val mIoU {100 * miou:.2f}%" if isinstance(miou, float) else ""
     print(f"[{name}] done in {time.perf_counter() - t0:.1f} s{score}", flush=True)

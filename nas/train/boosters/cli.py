@@ -14,14 +14,26 @@ from nas.errors import UserError
 from nas.train.boosters.config import BoosterConfig
 
 
-def add_booster_flags(parser: argparse.ArgumentParser, *, slimmable: bool = True) -> None:
-    """Add --detail-guidance, --boundary (and --slimmable, --slim-widths) to a sub-command."""
+def add_booster_flags(parser: argparse.ArgumentParser, *, slimmable: bool = True,
+                      search: bool = False) -> None:
+    """Add --detail-guidance, --boundary (and --slimmable, --slim-widths) to a sub-command.
+
+    `search`: the flags of `nas search`, whose drivers train with the heads in every stage and
+    trial; its --slimmable exists only to be refused with the way to get a slimmable network.
+    """
     group = parser.add_argument_group("training boosters (training only: no inference cost)")
+    where = "; trained in every stage or trial of the search" if search else ""
     group.add_argument("--detail-guidance", action="store_true",
-                       help="STDC detail guidance: detail head on the 1/8 feature, BCE + Dice")
+                       help="STDC detail guidance: detail head on the 1/8 feature, BCE + Dice"
+                            + where)
     group.add_argument("--boundary", action="store_true",
-                       help="SlimSeg boundary head (L_b) and boundary-guided loss (L_g)")
-    if slimmable:
+                       help="SlimSeg boundary head (L_b) and boundary-guided loss (L_g)" + where)
+    if search:
+        group.add_argument("--slimmable", action="store_true",
+                           help="not for a search (refused): a search picks one width per "
+                                "layer itself; train the found arch with `nas train --model "
+                                "RUN/arch.json --slimmable`")
+    elif slimmable:
         group.add_argument("--slimmable", action="store_true",
                            help="SlimSeg: train every width with its own BN, stepwise KD; "
                                 "each width is exported to slim/w<width>/")
@@ -78,13 +90,15 @@ SEARCH_BOOSTERS = "boosters.yaml"
 
 
 def search_boosters(args: argparse.Namespace) -> BoosterConfig | None:
-    """Boosters given to `nas search`: checked before the search starts, applied by the run's
-    fine-tuning (`nas retrain RUN`), which trains the searched network."""
+    """Boosters given to `nas search`, checked before the search starts: every driver trains
+    with them (gradient: pretrain and search stages; optuna: each trial's proxy training, or
+    each inner gradient search with --tune; routing: its training), and a gradient search
+    records them for its fine-tuning (`nas retrain RUN`)."""
+    if getattr(args, "slimmable", False):
+        raise UserError("--slimmable: applies to `nas train`, not to a search; train the found "
+                        "arch with `nas train --model RUN/arch.json --slimmable`")
     if not (args.detail_guidance or args.boundary):
         return None
-    if args.space != "rtseg" or getattr(args, "tune", None):
-        raise UserError("--detail-guidance/--boundary: only for the gradient search "
-                        "(--space rtseg); they apply to its fine-tuning, `nas retrain`")
     return booster_config(args)
 
 
@@ -96,5 +110,5 @@ def record_boosters(folder: Path, boosters: BoosterConfig) -> None:
 
     atomic_write_text(Path(folder) / SEARCH_BOOSTERS,
                       yaml.safe_dump(boosters.as_dict(), sort_keys=True))
-    print(f"boosters {', '.join(boosters.heads())}: recorded in {folder}/{SEARCH_BOOSTERS}; "
-          "`nas retrain` trains with them", flush=True)
+    print(f"boosters {', '.join(boosters.heads())}: in the search's training, and recorded in "
+          f"{folder}/{SEARCH_BOOSTERS} for `nas retrain`", flush=True)

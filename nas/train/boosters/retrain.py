@@ -2,9 +2,9 @@
 
 The same stage as `nas.search.retrain.retrain_run` (inherited weights, KL self-distillation from
 the pretrained supernet, aux heads, poly LR) with the booster heads hooked onto the subnet and
-their losses added. When the stage finishes, the checkpoint is re-written with the subnet's own
-weights only, so `nas export` / `nas eval` read it like any retrain (the boosted checkpoint stays
-as `prev.pt`).
+their losses added. When the stage finishes, `fit_stage` re-writes the checkpoint with the
+subnet's own weights only, so `nas export` / `nas eval` read it like any retrain (the boosted
+checkpoint stays as `prev.pt`, the heads in `booster_heads.pt`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from nas.errors import UserError
 from nas.runs import load_config
 from nas.train.boosters.config import BoosterConfig, boost
 from nas.train.boosters.loss import BoosterLoss
-from nas.train.checkpoint import load_checkpoint, save_checkpoint
+from nas.train.boosters.search import strip_checkpoint
 
 STAGE = "retrain"
 
@@ -64,6 +64,7 @@ def retrain_boosted(folder: Path, boosters: BoosterConfig, *, iterations: int | 
     out = folder / STAGE
     if resume and stage_done(out, rcfg):
         result = json.loads((out / "summary.json").read_text())
+        strip_checkpoint(boost(subnet, boosters), out)  # a kill may have come before the strip
         print(f"[{STAGE}] already done ({result['iterations']} iterations): {out}/", flush=True)
     else:
         model = boost(subnet, boosters)
@@ -73,10 +74,6 @@ def retrain_boosted(folder: Path, boosters: BoosterConfig, *, iterations: int | 
                            identity=identity, resume=resume, progress=progress,
                            teacher=load_teacher(folder, cfg, n_cls),
                            extra_loss=BoosterLoss(boosters))
-        state = load_checkpoint(out / "checkpoints")
-        state.pop("path", None)
-        state.pop("format", None)
-        save_checkpoint(out / "checkpoints", {**state, "model": subnet.state_dict()})
     summary = json.loads((folder / "summary.json").read_text())
     if not summary.get("retrained"):
         summary["miou_before_retrain"] = summary.get("miou")

@@ -10,8 +10,9 @@ conv weights are shared by all widths.
 What stays full width: the classifier (the last conv an eval forward runs) and every head under
 `aux_heads` (their inputs still slim), so all widths predict the same label set.
 
-Limits: grouped convs other than depthwise, and `Linear`/`LayerNorm` on channels (RTSeg's MHSA),
-are refused. Where features are concatenated (STDC modules, stems), the next conv reads the
+RTSeg's MHSA blocks slim their token LayerNorms and Linears as `slim_tokens.py` explains.
+Limits: grouped convs other than depthwise, and any other `Linear`/`LayerNorm` on channels, are
+refused. Where features are concatenated (STDC modules, stems), the next conv reads the
 first k channels of the concatenation, so channel i of a slim width is not always channel i
 of the full network; training handles it, and `extract_width` builds exactly what was trained.
 """
@@ -27,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nas.errors import UserError
+from nas.train.boosters.slim_tokens import SlimTokenLinear, SlimTokenNorm, is_mhsa, slim_mhsa
 
 DEFAULT_WIDTHS = (0.25, 0.5, 0.75, 1.0)
 
@@ -93,8 +95,11 @@ def make_slimmable(model: nn.Module, widths: Sequence[float]) -> nn.Module:
     """Convert `model` in place (see the module docstring); returns it at the largest width."""
     widths = check_widths(widths)
     label = type(getattr(model, "net", model)).__name__
+    for module in list(model.modules()):
+        if is_mhsa(module):
+            slim_mhsa(module)  # its token norms and Linears follow the width
     for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.LayerNorm)) and "aux_heads" not in name.split("."):
+        if type(module) in (nn.Linear, nn.LayerNorm) and "aux_heads" not in name.split("."):
             raise UserError(f"--slimmable: {label} has a {type(module).__name__} "
                             f"on channels at '{name}'; only conv/BN networks can be slimmed")
     classifier = _last_conv(model)
@@ -165,7 +170,7 @@ def set_width(model: nn.Module, width: float) -> None:
         raise UserError(f"width {width} is not one of the trained widths {list(widths)}")
     index = widths.index(width)
     for m in model.modules():
-        if isinstance(m, SlimConv2d):
+        if isinstance(m, (SlimConv2d, SlimTokenLinear)):
             m.width = width
         elif isinstance(m, SwitchableBatchNorm2d):
             m.index = index
@@ -174,7 +179,8 @@ def set_width(model: nn.Module, width: float) -> None:
 @torch.no_grad()
 def extract_width(model: nn.Module, width: float, probe_hw: tuple[int, int] = (64, 64)
                   ) -> nn.Module:
-    """A plain copy of `model` at `width`: smaller Conv2d / BatchNorm2d, no slim layers.
+    """A plain copy of `model` at `width`: smaller Conv2d / BatchNorm2d (and MHSA Linear /
+    LayerNorm), no slim layers.
 
     One probe forward (train mode, so the training-only heads are sized too) records the
     channels every layer really sees; the copy's layers are rebuilt at those sizes with the
@@ -186,12 +192,14 @@ def extract_width(model: nn.Module, width: float, probe_hw: tuple[int, int] = (6
 
     def record(name: str):
         def hook(m: nn.Module, inputs: Any, out: torch.Tensor) -> None:
-            seen[name] = (int(inputs[0].shape[1]), int(out.shape[1]))
+            dim = -1 if isinstance(m, (SlimTokenLinear, SlimTokenNorm)) else 1  # tokens: last
+            seen[name] = (int(inputs[0].shape[dim]), int(out.shape[dim]))
         return hook
 
     probe = copy.deepcopy(net).train()
+    slim_types = (SlimConv2d, SwitchableBatchNorm2d, SlimTokenLinear, SlimTokenNorm)
     handles = [m.register_forward_hook(record(n)) for n, m in probe.named_modules()
-               if isinstance(m, (SlimConv2d, SwitchableBatchNorm2d))]
+               if isinstance(m, slim_types)]
     try:
         probe(torch.randn(2, 3, *probe_hw))
     finally:
@@ -206,6 +214,8 @@ def extract_width(model: nn.Module, width: float, probe_hw: tuple[int, int] = (6
             elif isinstance(child, SwitchableBatchNorm2d):
                 c = seen.get(full, (child.bns[0].num_features,) * 2)[0]
                 _replace(module, child_name, _plain_bn(child.bns[child.index], c))
+            elif isinstance(child, (SlimTokenLinear, SlimTokenNorm)) and full in seen:
+                _replace(module, child_name, child.plain(seen[full][0]))
     del net.slim_widths
     return net.eval()
 

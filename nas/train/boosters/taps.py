@@ -6,9 +6,11 @@ Protocol (what a model must offer so detail guidance / the boundary head can use
 3. it is a known family (`KNOWN_TAPS`), or else
 4. the shallowest module whose output is at 1/8 of the input is used (found by one probe
    forward; printed, so a user can check it).
-A forward hook on that module captures the feature and the booster heads (under
-`booster.aux_heads`, so `count_params` leaves them out) predict from it. In eval mode the hook
-does nothing and the output is the wrapped model's own.
+During a training forward a hook on that module captures the feature and the booster heads
+(under `booster.aux_heads`, so `count_params` leaves them out) predict from it. The hook lives
+only for the duration of that forward, so the wrapped model carries no trace of the boosters: a
+copy of it (a search's distillation teacher), its derived subnet or its export are unaffected. In
+eval mode the output is the wrapped model's own.
 
 `BoostedNet` re-registers the wrapped model's children as its own, so its state_dict keys are
 the model's keys plus `booster.aux_heads.*`.
@@ -34,11 +36,29 @@ def _rtseg_tap(net: nn.Module) -> str:
     return f"detail.{len(net.detail) - 1}"  # type: ignore[arg-type]
 
 
+def _ffnet_tap(net: nn.Module) -> str:
+    # the last three stages are always at 1/8, 1/16, 1/32 (a 3-stage FFNet's stem gives the 1/4)
+    return f"stages.{len(net.stages) - 3}"  # type: ignore[arg-type]
+
+
+def _routing_tap(net: nn.Module) -> str | None:
+    """The first cell at 1/8 (layer 1, scale 1): computed in every soft training forward,
+    whatever the gates decide, and shallow, where detail guidance belongs (STDC)."""
+    from search_spaces.routing.topology import cell_key
+
+    topo = net.topo  # type: ignore[attr-defined]
+    if topo.num_scales < 2 or topo.num_layers < 1:
+        return None
+    return f"cells.{cell_key(1, 1)}.op"
+
+
 KNOWN_TAPS: dict[str, Any] = {
     "BiSeNetV2": "detail_branch",  # the detail branch ends at 1/8
     "STDCSeg": "backbone.stage8",  # where STDC's own detail head reads
     "RTSegNet": _rtseg_tap,
     "RTSegSupernet": _rtseg_tap,
+    "FFNet": _ffnet_tap,
+    "RoutingSupernet": _routing_tap,
 }
 
 
@@ -79,7 +99,6 @@ class BoostedNet(nn.Module):
         if new:
             cin = int(tap_shape[1])
             self.booster = _Booster({h: BoosterHead(cin) for h in new})
-            net.get_submodule(found).register_forward_hook(self._capture)
         self.train(net.training)
 
     @property
@@ -88,8 +107,7 @@ class BoostedNet(nn.Module):
         return self._net
 
     def _capture(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        if self.training:
-            self._feature = output
+        self._feature = output
 
     def __getstate__(self) -> dict[str, Any]:
         # the stashed outputs are graph tensors: a copy (deepcopy, pickle) starts without them
@@ -103,14 +121,25 @@ class BoostedNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> Any:
-        out = self._net(x)
         if not self.training:
-            return out
+            return self._net(x)
+        heads = hasattr(self, "booster") and self.tap is not None
+        # looked up every time: make_slimmable may have swapped the module since
+        hook = self._net.get_submodule(str(self.tap)).register_forward_hook(
+            self._capture) if heads else None
+        try:
+            out = self._net(x)
+        finally:
+            if hook is not None:
+                hook.remove()
         logits, aux = split_outputs(out)
         extras = {k: v for k, v in out.items() if k not in ("out", "aux")} if isinstance(
             out, dict) else {}
-        if hasattr(self, "booster"):
+        if heads:
             feat, self._feature = self._feature, None
+            if feat is None:
+                raise UserError(f"booster tap '{self.tap}': {type(self._net).__name__} did not "
+                                "run it in this forward; choose another tap")
             for name, head in self.booster.aux_heads.items():
                 extras[name] = head(feat)
         self.extras = extras

@@ -63,7 +63,7 @@ def _bisenet() -> torch.nn.Module:
 @pytest.mark.parametrize("name,kwargs,tap", [
     ("bisenetv2", {"width_mult": 0.125, "head_width": 64}, "detail_branch"),
     ("rtseg-supernet", {"preset": "tiny"}, "detail."),
-    ("ffnet22S_BBB_mobile", {}, "stages.1"),  # no declared tap: the probe finds the 1/8 stage
+    ("ffnet22S_BBB_mobile", {}, "stages.1"),  # a known family: its 1/8 stage
 ])
 def test_detail_head_hooks_the_eighth_feature_at_zero_inference_cost(name, kwargs, tap):
     torch.manual_seed(0)

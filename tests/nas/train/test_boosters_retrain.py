@@ -19,7 +19,7 @@ HW = (64, 128)
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory) -> Path:
     """One tiny gradient search (the search tests' recipe: analytic predictor, tiny preset),
-    given the booster flags, which it records for its fine-tuning."""
+    given the booster flags, which it trains with and records for its fine-tuning."""
     from latency.predictors import load_for_device
     from nas.data.synth_cache import ensure_synth
     from nas.search.latency_loss import attainable_range
@@ -74,7 +74,3 @@ def test_retrain_booster_flags_parse_and_a_slim_flag_is_not_offered(capsys):
         build_parser().parse_args(["retrain", "r", "--slimmable"])
     assert "unrecognized arguments: --slimmable" in capsys.readouterr().err
 
-
-def test_search_booster_flags_are_refused_where_no_retrain_follows(capsys):
-    assert main(["search", "--space", "routing", "--target-ms", "5", "--detail-guidance"]) == 2
-    assert "only for the gradient search" in capsys.readouterr().err
