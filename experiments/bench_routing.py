@@ -3,7 +3,8 @@
     .venv/bin/python experiments/bench_routing.py [--input-size 128x256] [--json out.json]
 
 1. profiles the routing blocks of the CPU-sized supernet on `cpu` and trains its predictor (in a
-   private NAS_HOME under the output folder, so the user's predictor is not touched);
+   private NAS_HOME under the output folder, so the user's predictor is not touched), or with
+   `--nas-home DIR` uses the `cpu` predictor already there;
 2. runs `nas search --space routing --preset cpu` twice, at a low and a high latency target
    (fractions of the attainable range), on the synthetic street data;
 3. checks: the measured mean latency (each image's executed network, timed by the `cpu`
@@ -62,12 +63,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--images", type=int, default=None,
                     help="report images per search (default: the cpu preset's 20)")
     ap.add_argument("--passes", type=int, default=None, help="timing passes (default 5)")
+    ap.add_argument("--nas-home", metavar="DIR",
+                    help="use this NAS_HOME's `cpu` predictor (e.g. the one "
+                         "experiments/latency_acceptance.sh trained) instead of profiling a "
+                         "private one under --out")
     args = ap.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
     json_path = (repo / args.json) if not Path(args.json).is_absolute() else Path(args.json)
     work = Path(args.out).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    os.environ["NAS_HOME"] = str(work / "home")
+    os.environ["NAS_HOME"] = (str(Path(args.nas_home).resolve()) if args.nas_home
+                              else str(work / "home"))
+    load_before = os.getloadavg()[0]
     os.chdir(work)
     t0 = time.perf_counter()
 
@@ -132,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "checks": checks, "passed": all(checks.values()),
               "time_s": round(time.perf_counter() - t0, 1),
               "runs": {k: {kk: vv for kk, vv in v.items()} for k, v in runs.items()},
-              "note": "preliminary: timed on a shared machine" if os.cpu_count() == 2 else ""}
+              "nas_home": os.environ["NAS_HOME"],
+              "load_average_1min": {"start": load_before, "end": os.getloadavg()[0]}}
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=1, default=str))
     print(f"wrote {json_path} ({result['time_s']:.0f} s)")

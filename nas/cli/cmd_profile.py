@@ -3,6 +3,8 @@
     nas profile --device cpu --space rtseg --n 2000 --networks 20
     nas profile --device s21 --space rtseg --n 2000 --serial R5CR10 --serial R5CR11
     nas profile --device cpu --blocks blocks.jsonl          # a given block list
+    nas profile --device cpu --space rtseg --cfg '{"width_mult": 0.25}' --input-size 128x256 \
+        --n 1000 --networks 150                              # a CPU-sized space
     nas profile export --format parquet --out latency.parquet
 
 Killed runs resume: run the same command again; nothing is measured or stored twice.
@@ -39,7 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="measure these blocks (JSON lines of BlockSpec dicts) instead of sampling")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", metavar="HxW", help="input size (default: the device's)")
-    p.add_argument("--num-classes", type=int, default=19, help="classes of whole networks")
+    p.add_argument("--num-classes", type=int, default=19,
+                   help="classes of the sampled networks (sizes their classifier blocks)")
+    p.add_argument("--cfg", metavar="JSON",
+                   help="size options for every --space's sampler, e.g. '{\"width_mult\": 0.25}' "
+                        "(default: the full-size space)")
     p.add_argument("--store", metavar="PATH", help="SQLite store (default $NAS_HOME/latency.db)")
     p.add_argument("--serial", action="append", default=[],
                    help="adb serial (repeat to profile several phones in parallel)")
@@ -75,10 +81,35 @@ def _read_blocks(path: str) -> list[BlockSpec]:
     return out
 
 
+def _read_cfg(text: str | None, spaces: list[str]) -> dict:
+    """`--cfg` as a dict, checked by sampling one arch of each space with it."""
+    if not text:
+        return {}
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"--cfg: expected a JSON object of size options ({err})") from None
+    if not isinstance(cfg, dict):
+        raise UserError(f"--cfg: expected a JSON object of size options, got {text!r}")
+    import random
+
+    import search_spaces
+
+    for name in spaces:
+        try:
+            search_spaces.get(name).sample(random.Random(0), **cfg)
+        except UserError:
+            raise
+        except (TypeError, ValueError, KeyError) as err:
+            raise UserError(f"--cfg: space '{name}' does not take {cfg} ({err})") from None
+    return cfg
+
+
 def _plan(args: argparse.Namespace, device):  # -> campaign.Plan
     from latency.profilers.campaign import NetworkItem, Plan
 
     hw = parse_input_size(args.input_size) if args.input_size else tuple(device.input_size)
+    cfg = _read_cfg(args.cfg, args.space)
     if args.blocks:
         blocks = _read_blocks(args.blocks)
     elif args.n > 0:
@@ -86,7 +117,8 @@ def _plan(args: argparse.Namespace, device):  # -> campaign.Plan
             raise UserError("--n needs at least one --space to sample blocks from")
         from latency.sampler import sample_blocks
 
-        blocks = sample_blocks(list(args.space), args.n, args.seed, hw)
+        blocks = sample_blocks(list(args.space), args.n, args.seed, hw,
+                               cfg={s: cfg for s in args.space}, num_classes=args.num_classes)
     else:
         blocks = []
     networks = []
@@ -96,7 +128,8 @@ def _plan(args: argparse.Namespace, device):  # -> campaign.Plan
         from latency.sampler import sample_networks
 
         networks = [NetworkItem(arch, nb, hw, args.num_classes)
-                    for arch, nb in sample_networks(args.space[0], args.networks, args.seed, hw)]
+                    for arch, nb in sample_networks(args.space[0], args.networks, args.seed, hw,
+                                                    cfg, num_classes=args.num_classes)]
     if not blocks and not networks:
         raise UserError("nothing to measure: give --n N with --space, --blocks FILE "
                         "or --networks M")
