@@ -107,7 +107,7 @@ def predictor_metrics(
         "kendall_tau_on": tau_on,
         "n_blocks": int(len(yb)),
         "n_networks": int(len(yn)),
-        "correction": list(pred.correction.coef),
+        "correction": pred.correction.coef(),
     }
     return metrics, {"blocks": (pb, yb), "networks": (pn, yn)}
 

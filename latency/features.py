@@ -8,6 +8,12 @@ another version is refused on load.
 
 Numbers are log-scaled (signed log1p) because latency is close to multiplicative in channels and
 spatial size: in log space a product of features is a sum, which a small ReLU MLP fits easily.
+
+Latency is not smooth in channels, though: CPU kernels (ONNX Runtime's NCHWc convolutions,
+XNNPACK) work on blocks of 8 channels, so 33 channels cost about what 40 do. Four derived columns
+say so: the channel counts rounded up to a multiple of 8 (log-scaled) and whether each count is
+a multiple of 8. On the `cpu` host they took FFNet's held-out networks within +-10% from 55% to
+85% (experiments/results/latency-cpu, schema 1 vs 2).
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ class FeatureSchema:
     # ------------------------------------------------------------------ encoding
     @property
     def width(self) -> int:
-        return len(self.ops) + len(self.numeric)
+        return len(self.ops) + len(self.numeric) + len(ALIGN_COLUMNS)
 
     def op_index(self, blocks: Sequence[BlockSpec], *, strict: bool = True) -> np.ndarray:
         """Column of each block's op; -1 for an op the schema never saw (if not `strict`)."""
@@ -107,13 +113,17 @@ class FeatureSchema:
         idx = self.op_index(blocks, strict=strict)
         known = idx >= 0
         x[np.nonzero(known)[0], idx[known]] = 1.0
-        x[:, len(self.ops):] = slog1p(self.numeric_matrix(blocks))
+        numeric = self.numeric_matrix(blocks)
+        n = len(self.ops) + len(self.numeric)
+        x[:, len(self.ops):n] = slog1p(numeric)
+        x[:, n:] = _align(numeric[:, 0], numeric[:, 1]) if len(blocks) else 0.0
         return x
 
     def encode_soft(self, terms: Sequence[SoftBlock]) -> torch.Tensor:
         """Like `encode`, with each term's soft numeric overrides as differentiable entries."""
         base = torch.from_numpy(self.encode([t.spec for t in terms]))
         col = {n: len(self.ops) + i for i, n in enumerate(self.numeric)}
+        pad = {"cin": len(self.ops) + len(self.numeric), "cout": len(self.ops) + len(self.numeric) + 1}
         rows = []
         for i, t in enumerate(terms):
             row = base[i]
@@ -124,9 +134,22 @@ class FeatureSchema:
                         raise ValueError(
                             f"soft field '{name}' is not a predictor feature ({list(col)})"
                         )
-                    row[col[name]] = _slog1p_t(value.to(row.dtype).reshape(()))
+                    v = value.to(row.dtype).reshape(())
+                    row[col[name]] = _slog1p_t(v)
+                    if name in pad:  # straight through: padded value forward, d/dv = 1 back
+                        up = v + (torch.ceil(v.detach() / 8) * 8 - v.detach())
+                        row[pad[name]] = _slog1p_t(up)
             rows.append(row)
         return torch.stack(rows) if rows else base
+
+
+ALIGN_COLUMNS = ("cin_pad8", "cout_pad8", "cin_mult8", "cout_mult8")
+
+
+def _align(cin: np.ndarray, cout: np.ndarray) -> np.ndarray:
+    """The ALIGN_COLUMNS of each row: log of the channels padded to 8, and 0/1 alignment."""
+    return np.stack([slog1p(np.ceil(cin / 8) * 8), slog1p(np.ceil(cout / 8) * 8),
+                     (cin % 8 == 0).astype(np.float64), (cout % 8 == 0).astype(np.float64)], 1)
 
 
 # ---------------------------------------------------------------------- store rows -> specs

@@ -1,10 +1,10 @@
 """The `Predictor` interface shared by the MLP and the baselines, and its file format.
 
-Every predictor maps blocks to milliseconds on one device. Networks are predicted as the sum of
-their blocks followed by a `NetworkCorrection` learned from whole-network measurements: on real
-runtimes the sum of separately measured blocks misses the whole network by a systematic amount
-(launch overhead, cache effects, fused boundaries; +6..+10% on this host in an earlier study), so
-summing alone would bias every constraint the search checks.
+Every predictor maps blocks to milliseconds on one device. Networks are predicted from their
+blocks' predictions by a `NetworkCorrection` (per op family, latency/predictors/correction.py)
+learned from whole-network measurements: on real runtimes the sum of separately measured blocks
+misses the whole network by a systematic, op-dependent amount (launch overhead, cache effects,
+fused boundaries), so summing alone would bias every constraint the search checks.
 
 File format: one `torch.save` of plain data — tensors, lists, dicts, str/int/float — read with
 `torch.load(weights_only=True)`, so a file carrying any other pickle payload is refused rather
@@ -26,59 +26,12 @@ import torch
 
 from latency.blocks import FEATURE_SCHEMA_VERSION, BlockSpec, SoftBlock
 from latency.features import FeatureSchema, networks_from_rows, specs_from_rows
+from latency.predictors.correction import NetworkCorrection
 from nas.errors import UserError, unknown_name
 from nas.io import atomic_torch_save
 
 FORMAT = "nas-latency-predictor"
-FORMAT_VERSION = 1
-
-
-class NetworkCorrection:
-    """log(net_ms) = a + b * log(sum of block ms) + c * n_blocks, fitted on measured networks.
-
-    With fewer than `min_full` networks only the intercept is fitted (a constant ratio); with
-    none it is the identity. The fit is a ridge regression pulled towards the identity (0, 1, 0)
-    so that a space whose networks all have the same depth (n_blocks constant) stays well posed.
-    """
-
-    min_full = 8
-
-    def __init__(self, coef: tuple[float, float, float] = (0.0, 1.0, 0.0), n_fit: int = 0):
-        self.coef = tuple(float(c) for c in coef)
-        self.n_fit = n_fit
-
-    def fit(self, block_sum_ms: np.ndarray, n_blocks: np.ndarray, measured_ms: np.ndarray) -> None:
-        s = np.log(np.maximum(np.asarray(block_sum_ms, float), 1e-9))
-        y = np.log(np.asarray(measured_ms, float))
-        n = np.asarray(n_blocks, float)
-        self.n_fit = len(y)
-        if len(y) == 0:
-            self.coef = (0.0, 1.0, 0.0)
-        elif len(y) < self.min_full:
-            self.coef = (float(np.mean(y - s)), 1.0, 0.0)
-        else:
-            x = np.stack([np.ones_like(s), s, n], axis=1)
-            prior = np.array([0.0, 1.0, 0.0])
-            lam = 1e-3 * len(y)
-            theta = np.linalg.solve(x.T @ x + lam * np.eye(3), x.T @ y + lam * prior)
-            self.coef = tuple(float(t) for t in theta)
-
-    def apply(self, block_sum_ms: np.ndarray, n_blocks: np.ndarray) -> np.ndarray:
-        a, b, c = self.coef
-        s = np.log(np.maximum(np.asarray(block_sum_ms, float), 1e-9))
-        return np.exp(a + b * s + c * np.asarray(n_blocks, float))
-
-    def apply_t(self, block_sum_ms: torch.Tensor, n_blocks: torch.Tensor) -> torch.Tensor:
-        """Differentiable version for `expected` (n_blocks may be a sum of probabilities)."""
-        a, b, c = self.coef
-        return torch.exp(a + b * torch.log(block_sum_ms.clamp_min(1e-9)) + c * n_blocks)
-
-    def to_state(self) -> dict[str, Any]:
-        return {"coef": list(self.coef), "n_fit": self.n_fit}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> NetworkCorrection:
-        return cls(tuple(state["coef"]), int(state["n_fit"]))  # type: ignore[arg-type]
+FORMAT_VERSION = 2  # 2: per-op-family network correction
 
 
 def _plain(obj: Any) -> Any:
@@ -120,18 +73,16 @@ class Predictor(ABC):
 
     def fit_correction(self, networks_df: pd.DataFrame | None) -> None:
         """Fit the network correction on networks whose ops the predictor knows."""
-        if networks_df is None or len(networks_df) == 0:
-            self.correction = NetworkCorrection()
-            return
         assert self.schema is not None
+        self.correction = NetworkCorrection(self.schema.ops)
+        if networks_df is None or len(networks_df) == 0:
+            return
         known = set(self.schema.ops)
         nets = networks_from_rows(networks_df)
         keep = [i for i, n in enumerate(nets) if n and all(b.op_key in known for b in n)]
         nets = [nets[i] for i in keep]
         measured = networks_df["median_ms"].to_numpy(dtype=np.float64)[keep]
-        sums = self.block_sums(nets)
-        self.correction = NetworkCorrection()
-        self.correction.fit(sums, np.array([len(n) for n in nets]), measured)
+        self.correction.fit(*self._matrices(nets), measured)
 
     @abstractmethod
     def _fit_blocks(self, specs: list[BlockSpec], ms: np.ndarray) -> None:
@@ -142,18 +93,25 @@ class Predictor(ABC):
     def predict(self, blocks: list[BlockSpec]) -> np.ndarray:
         """Latency in ms of each block, batched."""
 
-    def block_sums(self, networks: list[list[BlockSpec]]) -> np.ndarray:
-        """Uncorrected sum of block predictions per network (one batched `predict`)."""
+    def _matrices(self, networks: list[list[BlockSpec]]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-network per-op sums of block predictions and counts (one batched `predict`)."""
         flat = [b for net in networks for b in net]
         seg = np.repeat(np.arange(len(networks)), [len(n) for n in networks])
         preds = self.predict(flat) if flat else np.zeros(0)
-        return np.bincount(seg, weights=preds, minlength=len(networks))
+        return self.correction.matrices(np.asarray(preds, np.float64),
+                                        [b.op_key for b in flat], seg, len(networks))
+
+    def block_sums(self, networks: list[list[BlockSpec]]) -> np.ndarray:
+        """Uncorrected sum of block predictions per network."""
+        s, _, rest = self._matrices(networks)
+        return s.sum(1) + rest
 
     def predict_network(self, networks: list[list[BlockSpec]]) -> np.ndarray:
-        """Whole-network latency in ms: corrected sum of block predictions."""
-        sums = self.block_sums(networks)
-        out = self.correction.apply(sums, np.array([len(n) for n in networks]))
-        return np.where(sums > 0, out, 0.0)
+        """Whole-network latency in ms: the corrected block predictions."""
+        s, n, rest = self._matrices(networks)
+        out = self.correction.apply(s, n, rest)
+        return np.where(s.sum(1) + rest > 0, out, 0.0)
 
     def expected(self, terms: list[SoftBlock]) -> torch.Tensor:
         """Expected network latency (ms) of soft blocks; differentiable predictors only."""
@@ -243,6 +201,11 @@ def load_predictor(path: str | Path, device: str | None = None) -> Predictor:
         raise unknown_name("predictor kind in " + str(path), str(payload.get("kind")), _KINDS)
     pred = _KINDS[payload["kind"]](device=payload["device"], seed=int(payload.get("seed", 0)))
     pred.schema = FeatureSchema.from_state(payload["schema"])
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise UserError(
+            f"{path}: predictor file format {payload.get('format_version')}, this nas reads "
+            f"{FORMAT_VERSION}; retrain with `nas predictor train --device {payload['device']}`"
+        )
     pred.correction = NetworkCorrection.from_state(payload["correction"])
     pred.report = payload.get("report", {})
     pred._load_state(payload["state"])

@@ -23,10 +23,16 @@ class LookupPredictor(Predictor):
 
     kind = "lookup"
 
+    def _numeric(self, x: np.ndarray) -> np.ndarray:
+        """The log-scaled fields only: the nearest neighbour is by shape, as in FBNet/OFA
+        tables (the derived alignment columns would make a +1 channel look far away)."""
+        assert self.schema is not None
+        return x[:, len(self.schema.ops):len(self.schema.ops) + len(self.schema.numeric)]
+
     def _fit_blocks(self, specs: list[BlockSpec], ms: np.ndarray) -> None:
         assert self.schema is not None
         self.op_idx = self.schema.op_index(specs)
-        self.x = self.schema.encode(specs)[:, len(self.schema.ops):]
+        self.x = self._numeric(self.schema.encode(specs))
         self.scale = np.maximum(self.x.std(0), 1e-6).astype(np.float32)
         self.log_ms = np.log(ms)
 
@@ -35,7 +41,7 @@ class LookupPredictor(Predictor):
         if not blocks:
             return np.zeros(0)
         q_op = self.schema.op_index(blocks, strict=False)
-        q = self.schema.encode(blocks, strict=False)[:, len(self.schema.ops):] / self.scale
+        q = self._numeric(self.schema.encode(blocks, strict=False)) / self.scale
         table = self.x / self.scale
         out = np.empty(len(blocks))
         for op in np.unique(q_op):

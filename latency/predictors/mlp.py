@@ -185,8 +185,8 @@ class MLPPredictor(Predictor):
         """sum_b prob_b * S(spec_b with soft overrides), network-corrected (paper eq. 9 sum).
 
         Gradients flow to the soft numeric fields (expected channel counts from the gates) and
-        to the probabilities (Gumbel choice probabilities). The correction's block count is the
-        expected number of blocks that run, sum of probabilities.
+        to the probabilities (Gumbel choice probabilities). The correction's per-op block counts are
+        the expected numbers of blocks that run, sums of probabilities.
         """
         assert self.schema is not None
         if not terms:
@@ -194,8 +194,8 @@ class MLPPredictor(Predictor):
         x = self.schema.encode_soft(terms)
         ms = torch.exp(self._forward_log_ms(x))
         prob = torch.stack([torch.as_tensor(t.prob, dtype=ms.dtype).reshape(()) for t in terms])
-        total = (prob * ms).sum()  # paper eq. 9: sum over blocks of S{...}
-        return self.correction.apply_t(total, prob.sum())
+        # paper eq. 9: sum over blocks of S{...}, corrected per op family
+        return self.correction.apply_t(ms, prob, [t.spec.op_key for t in terms])
 
     # ----------------------------------------------------------------------- persistence
     def _state(self) -> dict[str, Any]:

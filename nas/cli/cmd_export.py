@@ -4,7 +4,8 @@
     nas export my-run --format onnx --format tflite      # TFLite needs `make install-tflite`
     nas export my-run --format onnx --device cpu-mt      # time it on another device
 
-The runtime's output must match PyTorch's within 1e-4 (max abs diff) or the command fails.
+The runtime's output must match PyTorch's within 1e-4 x max(1, max |output|) (max abs diff) or
+the command fails.
 Measured latency (the device's profiler) is printed next to the predicted one.
 """
 

@@ -139,8 +139,8 @@ class BudgetLoss:
         prob = torch.stack([torch.ones(()) for _ in fixed]
                            + [torch.as_tensor(t.prob, dtype=torch.float32).reshape(())
                               for t in terms])
-        total = (prob * self._block_ms).sum()
-        return self.predictor.correction.apply_t(total, prob.sum())
+        ops = [s.op_key for s in fixed] + [t.spec.op_key for t in terms]
+        return self.predictor.correction.apply_t(self._block_ms, prob, ops)
 
     @property
     def kind(self) -> str:

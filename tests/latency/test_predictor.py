@@ -40,10 +40,15 @@ def test_schema_is_stable_and_fixed_at_fit_time() -> None:
     assert FeatureSchema.fit([a, b]) == schema  # order of the data does not matter
     assert FeatureSchema.from_state(schema.to_state()) == schema
     x = schema.encode([a])
-    assert x.shape == (1, 2 + len(NUMERIC_FIELDS) + 4)
+    n = 2 + len(NUMERIC_FIELDS) + 4
+    assert x.shape == (1, n + 4)  # + channel alignment columns
     assert x[0, :2].tolist() == [1.0, 0.0]
     assert x[0, 2] == pytest.approx(np.log1p(8))  # cin, log-scaled
-    assert x[0, -1] == 0.0  # conv has no 'scale': encoded as 0
+    assert x[0, n - 1] == 0.0  # conv has no 'scale': encoded as 0
+    # cin 8 and cout 16 padded to 8 stay, both multiples of 8
+    assert x[0, n:].tolist() == pytest.approx([np.log1p(8), np.log1p(16), 1.0, 1.0])
+    odd = schema.encode([conv_spec(9, 17, 32, 32)])[0, n:]
+    assert odd.tolist() == pytest.approx([np.log1p(16), np.log1p(24), 0.0, 0.0])
     # an extra the schema never saw is ignored, an op it never saw is refused
     assert schema.encode([a.with_(extra=a.extra + (("new", 5.0),))]).tolist() == x.tolist()
     with pytest.raises(UserError, match="no training data for block op"):
@@ -95,7 +100,7 @@ def test_save_load_round_trip(data, tmp_path, monkeypatch) -> None:
     np.testing.assert_array_equal(back.predict(specs), mlp.predict(specs))
     nets = networks_from_rows(split.test_networks)
     np.testing.assert_array_equal(back.predict_network(nets), mlp.predict_network(nets))
-    assert back.correction.coef == mlp.correction.coef
+    assert back.correction.coef() == mlp.correction.coef()
     assert back.report["train"]["n_blocks"] == len(split.train_blocks)
 
 
