@@ -22,7 +22,7 @@ import torch.nn as nn
 # Numeric fields every spec has, in feature order. Changing this list changes the predictor's
 # feature schema: bump FEATURE_SCHEMA_VERSION with it.
 NUMERIC_FIELDS = ("cin", "cout", "h", "w", "k", "stride", "expansion", "heads", "groups")
-FEATURE_SCHEMA_VERSION = 2  # 2: channel alignment columns (latency/features.py)
+FEATURE_SCHEMA_VERSION = 3  # 2: channel alignment columns; 3: + hidden width (features.py)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ Numbers are log-scaled (signed log1p) because latency is close to multiplicative
 spatial size: in log space a product of features is a sum, which a small ReLU MLP fits easily.
 
 Latency is not smooth in channels, though: CPU kernels (ONNX Runtime's NCHWc convolutions,
-XNNPACK) work on blocks of 8 channels, so 33 channels cost about what 40 do. Four derived columns
-say so: the channel counts rounded up to a multiple of 8 (log-scaled) and whether each count is
-a multiple of 8. On the `cpu` host they took FFNet's held-out networks within +-10% from 55% to
-85% (experiments/results/latency-cpu, schema 1 vs 2).
+XNNPACK) work on blocks of 8 channels, so 33 channels cost about what 40 do, and an unaligned
+count can fall back to a slower kernel (an LIR block with a 163-wide hidden layer measured 1.6x
+one with 192). Six derived columns say so: input, output and hidden (expansion x input) widths
+rounded up to a multiple of 8 (log-scaled) and whether each is a multiple of 8. With the in/out
+columns alone, FFNet's held-out networks within +-10% on the `cpu` host went from 55% to 85%
+(experiments/results/latency-cpu).
 """
 
 from __future__ import annotations
@@ -116,14 +118,18 @@ class FeatureSchema:
         numeric = self.numeric_matrix(blocks)
         n = len(self.ops) + len(self.numeric)
         x[:, len(self.ops):n] = slog1p(numeric)
-        x[:, n:] = _align(numeric[:, 0], numeric[:, 1]) if len(blocks) else 0.0
+        x[:, n:] = _align(numeric[:, 0], numeric[:, 1], numeric[:, 6]) if len(blocks) else 0.0
         return x
 
     def encode_soft(self, terms: Sequence[SoftBlock]) -> torch.Tensor:
-        """Like `encode`, with each term's soft numeric overrides as differentiable entries."""
+        """Like `encode`, with each term's soft numeric overrides as differentiable entries.
+
+        The alignment columns follow the overridden widths: padded widths straight through
+        (the padded value forward, d/dwidth = 1 back), the multiple-of-8 flags from the values.
+        """
         base = torch.from_numpy(self.encode([t.spec for t in terms]))
         col = {n: len(self.ops) + i for i, n in enumerate(self.numeric)}
-        pad = {"cin": len(self.ops) + len(self.numeric), "cout": len(self.ops) + len(self.numeric) + 1}
+        first_align = len(self.ops) + len(self.numeric)
         rows = []
         for i, t in enumerate(terms):
             row = base[i]
@@ -134,22 +140,37 @@ class FeatureSchema:
                         raise ValueError(
                             f"soft field '{name}' is not a predictor feature ({list(col)})"
                         )
-                    v = value.to(row.dtype).reshape(())
-                    row[col[name]] = _slog1p_t(v)
-                    if name in pad:  # straight through: padded value forward, d/dv = 1 back
-                        up = v + (torch.ceil(v.detach() / 8) * 8 - v.detach())
-                        row[pad[name]] = _slog1p_t(up)
+                    row[col[name]] = _slog1p_t(value.to(row.dtype).reshape(()))
+                if {"cin", "cout", "expansion"} & set(t.soft):
+                    row[first_align:] = _align_t(*(
+                        t.soft[n].to(row.dtype).reshape(()) if n in t.soft
+                        else torch.tensor(float(getattr(t.spec, n)), dtype=row.dtype)
+                        for n in ("cin", "cout", "expansion")))
             rows.append(row)
         return torch.stack(rows) if rows else base
 
 
-ALIGN_COLUMNS = ("cin_pad8", "cout_pad8", "cin_mult8", "cout_mult8")
+ALIGN_COLUMNS = ("cin_pad8", "cout_pad8", "hidden_pad8", "cin_mult8", "cout_mult8",
+                 "hidden_mult8")
 
 
-def _align(cin: np.ndarray, cout: np.ndarray) -> np.ndarray:
-    """The ALIGN_COLUMNS of each row: log of the channels padded to 8, and 0/1 alignment."""
-    return np.stack([slog1p(np.ceil(cin / 8) * 8), slog1p(np.ceil(cout / 8) * 8),
-                     (cin % 8 == 0).astype(np.float64), (cout % 8 == 0).astype(np.float64)], 1)
+def _align(cin: np.ndarray, cout: np.ndarray, expansion: np.ndarray) -> np.ndarray:
+    """The ALIGN_COLUMNS of each row: log of the widths padded to 8, and 0/1 alignment."""
+    widths = (cin, cout, np.round(cin * expansion))
+    pads = [slog1p(np.ceil(c / 8) * 8) for c in widths]
+    return np.stack(pads + [(c % 8 == 0).astype(np.float64) for c in widths], 1)
+
+
+def _align_t(cin: torch.Tensor, cout: torch.Tensor, expansion: torch.Tensor) -> torch.Tensor:
+    """`_align` of one row of (soft) widths, differentiable through the padded widths."""
+    hidden = cin * expansion
+    hidden = hidden + (torch.round(hidden.detach()) - hidden.detach())
+    out = []
+    for c in (cin, cout, hidden):
+        up = c + (torch.ceil(c.detach() / 8) * 8 - c.detach())  # straight through
+        out.append(_slog1p_t(up))
+    out += [(torch.remainder(c.detach(), 8) == 0).to(cin.dtype) for c in (cin, cout, hidden)]
+    return torch.stack(out)
 
 
 # ---------------------------------------------------------------------- store rows -> specs

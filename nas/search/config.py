@@ -122,7 +122,7 @@ PRESETS: dict[str, SearchConfig] = {
     # paper's supernet at a quarter of its widths (1.5 M params; the `tiny` supernet is so small
     # that per-op overhead, not width, sets its latency, so a search has little to choose from)
     "cpu": SearchConfig(
-        supernet={"preset": "paper", "width_mult": 0.25}, beta=0.36, arch_lr=0.02,
+        supernet={"preset": "paper", "width_mult": 0.25}, beta=1.0, arch_lr=0.02,
         pretrain=_stage(iterations=150, batch_size=4, crop=[64, 128], scales=[0.5, 0.75, 1.0],
                         lr=0.05, warmup_iters=10, ckpt_every=50, log_every=10,
                         aux_weight=_GAMMA),

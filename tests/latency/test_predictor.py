@@ -41,14 +41,16 @@ def test_schema_is_stable_and_fixed_at_fit_time() -> None:
     assert FeatureSchema.from_state(schema.to_state()) == schema
     x = schema.encode([a])
     n = 2 + len(NUMERIC_FIELDS) + 4
-    assert x.shape == (1, n + 4)  # + channel alignment columns
+    assert x.shape == (1, n + 6)  # + channel alignment columns
     assert x[0, :2].tolist() == [1.0, 0.0]
     assert x[0, 2] == pytest.approx(np.log1p(8))  # cin, log-scaled
     assert x[0, n - 1] == 0.0  # conv has no 'scale': encoded as 0
     # cin 8 and cout 16 padded to 8 stay, both multiples of 8
-    assert x[0, n:].tolist() == pytest.approx([np.log1p(8), np.log1p(16), 1.0, 1.0])
+    assert x[0, n:].tolist() == pytest.approx([np.log1p(8), np.log1p(16), np.log1p(8),
+                                               1.0, 1.0, 1.0])
     odd = schema.encode([conv_spec(9, 17, 32, 32)])[0, n:]
-    assert odd.tolist() == pytest.approx([np.log1p(16), np.log1p(24), 0.0, 0.0])
+    assert odd.tolist() == pytest.approx([np.log1p(16), np.log1p(24), np.log1p(16),
+                                          0.0, 0.0, 0.0])
     # an extra the schema never saw is ignored, an op it never saw is refused
     assert schema.encode([a.with_(extra=a.extra + (("new", 5.0),))]).tolist() == x.tolist()
     with pytest.raises(UserError, match="no training data for block op"):
@@ -170,3 +172,17 @@ def test_expected_gradients_reach_soft_channels_and_probs(data) -> None:
         assert t.grad is not None and torch.isfinite(t.grad) and t.grad != 0
     assert prob.grad > 0  # running a block more often costs time
     assert all(p.grad is None for p in mlp.net.parameters())  # the predictor stays fixed
+
+
+def test_soft_encoding_equals_the_hard_spec_it_stands_for() -> None:
+    """The gradient search feeds exact kept counts (STE) as soft overrides of a full-width spec:
+    every column, alignment ones included, must equal the derived block's encoding."""
+    full = BlockSpec("lir", 64, 64, 16, 32, k=3, expansion=6.0)
+    derived = full.with_(cin=37, cout=37, expansion=163 / 37)
+    schema = FeatureSchema.fit([full, derived])
+    c = torch.tensor(37.0, requires_grad=True)
+    h = torch.tensor(163.0, requires_grad=True)
+    x = schema.encode_soft([SoftBlock(full, {"cin": c, "cout": c, "expansion": h / c}, 1.0)])
+    np.testing.assert_allclose(x.detach().numpy(), schema.encode([derived]), atol=1e-6)
+    x.sum().backward()
+    assert c.grad is not None and h.grad is not None and float(h.grad) != 0.0
