@@ -9,16 +9,18 @@ Two comparisons, each at the same budget (iterations, batch, crop, LR) and avera
    network gets the same number of steps (the slimmable one runs all its widths every step).
 
     .venv/bin/python experiments/bench_boosters.py --quick        # minutes: smoke figures
-    .venv/bin/python experiments/bench_boosters.py                # the full run (quiet machine)
+    .venv/bin/python experiments/bench_boosters.py --plan cpu     # ~15-30 min on 2 cores
+    .venv/bin/python experiments/bench_boosters.py                # the full run (GPU-sized)
 
-Prints the tables and writes experiments/results/bench_boosters[-quick].json. Figures from a
-shared, busy host (or from --quick) are preliminary.
+Prints the tables and writes experiments/results/bench_boosters[-PLAN].json (no suffix for the
+full plan). Figures from --quick are smoke figures only.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import tempfile
@@ -51,6 +53,8 @@ WIDTHS = (0.25, 0.5, 0.75, 1.0)
 PLANS = {  # name: data (H, W, n_train, n_val), crop, iterations, batch, model width, seeds
     "quick": {"data": (64, 128, 24, 8), "crop": (64, 128), "iters": 30, "batch": 4,
               "width_mult": 0.25, "seeds": (0, 1, 2)},
+    "cpu": {"data": (128, 256, 96, 24), "crop": (64, 128), "iters": 300, "batch": 4,
+            "width_mult": 0.25, "seeds": (0, 1, 2)},
     "full": {"data": (256, 512, 160, 40), "crop": (128, 256), "iters": 2000, "batch": 8,
              "width_mult": 0.5, "seeds": (0, 1, 2)},
 }
@@ -59,6 +63,8 @@ PLANS = {  # name: data (H, W, n_train, n_val), crop, iterations, batch, model w
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny data and budget (smoke figures)")
+    p.add_argument("--plan", choices=sorted(PLANS), help="budget plan (default full; --quick "
+                   "is --plan quick)")
     p.add_argument("--model", default="stdc1-seg", help="registered model (default stdc1-seg)")
     p.add_argument("--iters", type=int, help="override the plan's iterations")
     p.add_argument("--seeds", type=int, help="number of seeds (default 3)")
@@ -148,7 +154,8 @@ def _means(rows: list[dict[str, Any]], keys: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    plan = dict(PLANS["quick" if args.quick else "full"])
+    name = "quick" if args.quick else (args.plan or "full")
+    plan = dict(PLANS[name])
     if args.iters:
         plan["iters"] = args.iters
     if args.seeds:
@@ -164,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_boosters: {args.model} x{plan['width_mult']}, {plan['iters']} iterations, "
           f"batch {plan['batch']}, crop {plan['crop']}, seeds {list(plan['seeds'])}, data {root}",
           flush=True)
-    result: dict[str, Any] = {"model": args.model, "plan": plan, "threads":
-                              torch.get_num_threads(), "preliminary": True}
+    result: dict[str, Any] = {"model": args.model, "plan_name": name, "plan": plan,
+                              "threads": torch.get_num_threads(),
+                              "load_average_1min_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="bench-boosters-") as tmp:
         if args.skip != "detail":
             print("detail guidance (STDC), val mIoU / thin-class IoU, mean of seeds:")
@@ -180,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             for wk in s["slimmable"]:
                 print(f"  x{wk:<5}  {_pct(s['slimmable'][wk]['mean'])}      "
                       f"{_pct(s['individual'][wk]['mean'])}")
-    out = Path(args.out) / f"bench_boosters{'-quick' if args.quick else ''}.json"
+    out = Path(args.out) / f"bench_boosters{'' if name == 'full' else '-' + name}.json"
     atomic_write_json(out, result)
     print(f"wrote {out}")
     return 0
