@@ -145,7 +145,8 @@ def run_optuna(args: argparse.Namespace, driver,
         best = req.folder / "trials" / f"{summary['best_trial']:04d}"
         print(f"next: nas retrain {best}  then  nas export {best} --format onnx")
     else:
-        print(f"next: nas train --model {req.folder}/arch.json  (full training of the best arch)")
+        print(f"next: nas retrain {req.folder}  then  nas export {req.folder} --format onnx  "
+              f"(or nas train --model {req.folder}/arch.json from scratch)")
 
 
 def _uses_optuna(args: argparse.Namespace) -> bool:
