@@ -102,11 +102,6 @@ class Predictor(ABC):
         return self.correction.matrices(np.asarray(preds, np.float64),
                                         [b.op_key for b in flat], seg, len(networks))
 
-    def block_sums(self, networks: list[list[BlockSpec]]) -> np.ndarray:
-        """Uncorrected sum of block predictions per network."""
-        s, _, rest = self._matrices(networks)
-        return s.sum(1) + rest
-
     def predict_network(self, networks: list[list[BlockSpec]]) -> np.ndarray:
         """Whole-network latency in ms: the corrected block predictions."""
         s, n, rest = self._matrices(networks)

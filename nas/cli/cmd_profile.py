@@ -98,8 +98,6 @@ def _read_cfg(text: str | None, spaces: list[str]) -> dict:
     for name in spaces:
         try:
             search_spaces.get(name).sample(random.Random(0), **cfg)
-        except UserError:
-            raise
         except (TypeError, ValueError, KeyError) as err:
             raise UserError(f"--cfg: space '{name}' does not take {cfg} ({err})") from None
     return cfg
