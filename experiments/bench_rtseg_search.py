@@ -11,15 +11,19 @@ predictor (the one in NAS_HOME, or --nas-home; profiled first when there is none
    times the three winners, exported to ONNX by the `cpu` profiler and measured interleaved:
    three different archs, each measured within +-10% of its target (goal +-5%);
 2. at the middle target, retrains the searched subnet and its contenders at equal budget (the
-   preset's retrain stage, KL self-distillation from the pretrained supernet): the supernet slimmed
-   uniformly (one kept fraction for every channel group, LIR everywhere, the fraction bisected on
-   predicted latency) and --random archs rejection-sampled within +-3% of the searched subnet's
-   predicted latency. Every contender is `build` + `inherit` from the same pretrained supernet
-   (plain mode; --inherit search takes the searched supernet instead). They are timed interleaved
-   and each is checked within +-5% of the searched subnet's measured latency; the searched
-   subnet must beat the uniform one and the random archs' mean mIoU. `--compare-all` does this
-   at every target. An extra row (not compared) retrains the searched subnet from the weights
-   the search itself leaves (`subnet.pt`), the way `nas retrain` does;
+   preset's retrain stage or --retrain-iters, KL self-distillation from the pretrained supernet,
+   --seeds seeds each, mIoU their mean): the supernet slimmed uniformly (one kept fraction for
+   every channel group, LIR everywhere) and --random random archs. Contenders are matched on
+   *measured* latency: a ladder of uniform fractions around the predicted match and a pool of
+   random archs within +-8% predicted are timed interleaved with the searched arch; the closest
+   uniform rung and the first random archs within +-5% measured are kept (the predictor's error
+   differs between archs, so equal predicted latency was not equal measured latency). Every
+   contender is `build` + `inherit` from the same pretrained supernet (plain mode; --inherit
+   search takes the searched supernet instead). After retraining they are timed again,
+   interleaved, and each is checked within +-5% of the searched subnet; the searched subnet must
+   beat the uniform one and the random archs' mean mIoU. `--compare-all` does this at every
+   target. An extra row (not compared) retrains the searched subnet from the weights the search
+   itself leaves (`subnet.pt`), the way `nas retrain` does;
 3. times a supernet training step in `search` mode with the latency loss against one in `plain`
    mode without (same batch, interleaved, median of --step-repeats), and with the search's KL
    teacher too.
@@ -61,6 +65,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--device", default="cpu", help="latency device (default cpu)")
     ap.add_argument("--data", default="synth", help="dataset folder or synth (default)")
     ap.add_argument("--random", type=int, default=3, help="random contenders (default 3)")
+    ap.add_argument("--seeds", type=int, default=3,
+                    help="retraining seeds per contender; mIoU is their mean (default 3)")
+    ap.add_argument("--retrain-iters", type=int,
+                    help="contenders' retraining iterations (default: the preset's retrain stage)")
+    ap.add_argument("--pool", type=int, default=4,
+                    help="random archs screened per contender kept (default 4)")
+    ap.add_argument("--pool-seed", type=int, default=0, help="seed of the random pool")
     ap.add_argument("--inherit", choices=("pretrain", "search"), default="pretrain",
                     help="supernet the contenders inherit from (default: the pretrained one)")
     ap.add_argument("--compare-all", action="store_true", help="contenders at every target")
@@ -77,8 +88,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
     if not all(0.0 < f < 1.0 for f in args.fracs) or len(set(args.fracs)) != 3:
         raise UserError(f"--fracs: expected three different numbers in (0, 1), got {args.fracs}")
-    if args.random < 1 or args.step_repeats < 1:
-        raise UserError("--random, --step-repeats: expected integers >= 1")
+    if min(args.random, args.step_repeats, args.seeds, args.pool) < 1 or (
+            args.retrain_iters is not None and args.retrain_iters < 1):
+        raise UserError("--random, --step-repeats, --seeds, --pool, --retrain-iters: "
+                        "expected integers >= 1")
     return args
 
 
@@ -127,6 +140,75 @@ def _source(folder: Path, cfg: Any, n_cls: int, which: str) -> Any:
     return net
 
 
+def _screen(entries: list[tuple[str, Any, float]], ctx: dict[str, Any], args: argparse.Namespace
+            ) -> tuple[list[float] | None, str]:
+    """Time candidate archs interleaved (random init: weights do not change the latency)."""
+    from nas.export.measure import measure_many_ms
+
+    nets = [ctx["space"].build(a, ctx["n_cls"]).eval() for _, a, _ in entries]
+    return measure_many_ms(nets, ctx["hw"], args.device, rounds=args.rounds)
+
+
+def _match(arch: Any, target: float, ctx: dict[str, Any], args: argparse.Namespace
+           ) -> tuple[list[tuple[str, Any, float]], dict[str, Any]]:
+    """Contenders at the searched arch's *measured* latency (+-MATCH_TOL).
+
+    A ladder of uniform slimmings around the predicted match and a pool of random archs within
+    +-8% predicted are timed interleaved with the searched arch; the uniform rung closest in
+    measured latency and the first --random pool archs within +-MATCH_TOL are kept. Where the
+    device cannot measure, the predicted matches stand (and the latency check then fails).
+    """
+    from nas.search import contenders as ct
+
+    space, predict, sup = ctx["space"], ctx["predict"], ctx["cfg"].supernet
+    ladder = ct.uniform_ladder(predict, sup, target)
+    pool = ct.sample_matching(space, predict, sup, target, args.random * args.pool,
+                              tol=0.08, seed=args.pool_seed)
+    screen = [("searched", arch, target), *((f"uniform x{x:.3f}", a, ms) for a, x, ms in ladder),
+              *((f"random{i + 1}", a, ms) for i, (a, ms) in enumerate(pool))]
+    times, how = _screen(screen, ctx, args)
+    info: dict[str, Any] = {"screened": len(screen), "screen_measured_by": how}
+    if times is None:
+        a, x, ms = min(ladder, key=lambda t: abs(t[2] - target))
+        rand = [(f"random{i + 1}", a, ms) for i, (a, ms) in enumerate(pool[:args.random])]
+        return [("searched", arch, target), (f"uniform x{x:.3f}", a, ms), *rand], info
+    ref, uni_t, pool_t = times[0], times[1:1 + len(ladder)], times[1 + len(ladder):]
+    u = ct.closest_measured(uni_t, ref)
+    picked = ct.within_measured(pool_t, ref, MATCH_TOL, args.random)
+    if len(picked) < args.random:  # too few matched: fill with the closest (the check fails)
+        rest = sorted(set(range(len(pool))) - set(picked), key=lambda i: abs(pool_t[i] / ref - 1))
+        picked += rest[:args.random - len(picked)]
+    info.update({"screen_searched_ms": ref,
+                 "uniform_ladder": [{"frac": x, "predicted_ms": ms, "measured_ms": t}
+                                    for (_, x, ms), t in zip(ladder, uni_t, strict=True)],
+                 "random_pool": [{"predicted_ms": ms, "measured_ms": t}
+                                 for (_, ms), t in zip(pool, pool_t, strict=True)],
+                 "random_pool_matched": sum(abs(t / ref - 1) <= MATCH_TOL for t in pool_t)})
+    a, x, ms = ladder[u]
+    rand = [(f"random{k + 1}", pool[i][0], pool[i][1]) for k, i in enumerate(picked)]
+    return [("searched", arch, target), (f"uniform x{x:.3f}", a, ms), *rand], info
+
+
+def _retrain_seeds(net_of: Any, arch: Any, ctx: dict[str, Any], data: Any, folder: Path,
+                   teacher: Any, args: argparse.Namespace) -> tuple[list[float | None], Any]:
+    """Retrain one contender once per seed (a fresh inherited copy each); mIoU per seed."""
+    from nas.search import contenders as ct
+
+    cfg = ctx["retrain_cfg"]
+    mious, net = [], None
+    for seed in range(args.seeds):
+        net = net_of()
+        res = ct.retrain_subnet(net, arch, cfg.replace(seed=seed), data, folder / f"seed{seed}",
+                                space="rtseg", teacher=teacher, progress=args.progress)
+        mious.append(res.get("miou"))
+    return mious, net
+
+
+def _mean(values: list[float | None]) -> float | None:
+    got = [v for v in values if v is not None]
+    return statistics.mean(got) if got else None
+
+
 def compare(run: dict[str, Any], ctx: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Part 2 at one target: retrain the searched subnet and its contenders, time them."""
     import torch
@@ -142,22 +224,20 @@ def compare(run: dict[str, Any], ctx: dict[str, Any], args: argparse.Namespace) 
     target = predict(arch)
     teacher = load_teacher(folder, cfg, n_cls)
     source = _source(folder, cfg, n_cls, args.inherit)
-    uni, x, uni_ms = ct.match_uniform(predict, cfg.supernet, target)
-    rand = ct.sample_matching(space, predict, cfg.supernet, target, args.random)
-    if len(rand) < args.random:
-        print(f"warning: only {len(rand)} of {args.random} random archs within +-3% of "
-              f"{target:.3f} ms", file=sys.stderr)
-    entries = [("searched", arch, target), (f"uniform x{x:.3f}", uni, uni_ms),
-               *((f"random{i + 1}", a, ms) for i, (a, ms) in enumerate(rand))]
-    data = stage_data(ctx["data"], cfg.retrain)
+    entries, screen = _match(arch, target, ctx, args)
+    n_rand = len(entries) - 2
+    if n_rand < args.random:
+        print(f"warning: only {n_rand} of {args.random} random archs within +-8% of "
+              f"{target:.3f} ms predicted", file=sys.stderr)
+    data = stage_data(ctx["data"], ctx["retrain_cfg"])
     base = folder / f"contenders-{args.inherit}"
     rows, nets = [], []
     for name, a, ms in entries:
-        net = ct.inherit_subnet(space, a, source, n_cls)
-        res = ct.retrain_subnet(net, a, cfg.retrain, data, base / name.split()[0], space="rtseg",
-                                teacher=teacher, progress=args.progress)
+        mious, net = _retrain_seeds(lambda a=a: ct.inherit_subnet(space, a, source, n_cls), a,
+                                    ctx, data, base / name.split()[0], teacher, args)
         rows.append({"name": name, "arch": ct.arch_summary(a), "predicted_ms": ms,
-                     "params": count_params(net), "miou": res.get("miou"), "compared": True})
+                     "params": count_params(net), "miou": _mean(mious), "miou_seeds": mious,
+                     "compared": True})
         nets.append(net.eval())
     times, how = measure_many_ms(nets, ctx["hw"], args.device, rounds=args.rounds)
     for r, t in zip(rows, times or [None] * len(rows), strict=True):
@@ -166,24 +246,31 @@ def compare(run: dict[str, Any], ctx: dict[str, Any], args: argparse.Namespace) 
         r["vs_searched"] = None if t is None or not ref else t / ref - 1
         r["latency_match"] = r["vs_searched"] is not None and abs(r["vs_searched"]) <= MATCH_TOL
     if not args.no_pipeline_row:
-        net = space.build(arch, n_cls)
-        net.load_state_dict(torch.load(folder / "subnet.pt", weights_only=True))
-        res = ct.retrain_subnet(net, arch, cfg.retrain, data, folder / "contenders-pipeline",
-                                space="rtseg", teacher=teacher, progress=args.progress)
-        rows.append({**rows[0], "name": "searched (search weights)", "miou": res.get("miou"),
-                     "compared": False, "latency_match": None})
-    mious = [r["miou"] for r in rows if r["name"].startswith("random") and r["miou"] is not None]
-    rand_mean = statistics.mean(mious) if mious else None
+
+        def from_search() -> Any:
+            net = space.build(arch, n_cls)
+            net.load_state_dict(torch.load(folder / "subnet.pt", weights_only=True))
+            return net
+
+        mious, _ = _retrain_seeds(from_search, arch, ctx, data, folder / "contenders-pipeline",
+                                  teacher, args)
+        rows.append({**rows[0], "name": "searched (search weights)", "miou": _mean(mious),
+                     "miou_seeds": mious, "compared": False, "latency_match": None})
+    rand_mean = _mean([m for r in rows if r["name"].startswith("random")
+                       for m in r["miou_seeds"]])
     best = rows[0]["miou"]
     checks = {
         "latency_matched": all(r["latency_match"] for r in rows if r["compared"]),
         "beats_uniform": best is not None and rows[1]["miou"] is not None
         and best > rows[1]["miou"],
-        "random_found": len(rand) == args.random,
+        "random_found": n_rand == args.random,
         "beats_random_mean": best is not None and rand_mean is not None and best > rand_mean,
     }
-    return {"target_ms": run["target_ms"], "searched_predicted_ms": target, "uniform_frac": x,
-            "measured_by": how, "rows": rows, "random_mean_miou": rand_mean, "checks": checks}
+    return {"target_ms": run["target_ms"], "searched_predicted_ms": target,
+            "uniform_frac": float(entries[1][0].removeprefix("uniform x")),
+            "measured_by": how, "screen": screen, "seeds": args.seeds,
+            "retrain_iterations": ctx["retrain_cfg"].iterations, "rows": rows,
+            "random_mean_miou": rand_mean, "checks": checks}
 
 
 def step_times(ctx: dict[str, Any], folder: Path, repeats: int) -> dict[str, Any]:
@@ -256,15 +343,22 @@ def report(result: dict[str, Any]) -> None:
         print(f"| {r['frac']:.2f} | {r['target_ms']:.3f} | {r['predicted_ms']:.3f} | "
               f"{_ms(r['measured_ms'])} | {_pct(r['error'])} | {r['arch_summary']} |")
     for c in result["comparisons"]:
-        print(f"\ncontenders at target {c['target_ms']:.3f} ms ({c['measured_by']})")
-        print("| name | arch | predicted ms | measured ms | vs searched | params | mIoU |")
-        print("|---|---|---|---|---|---|---|")
+        sc = c["screen"]
+        if "random_pool" in sc:
+            print(f"\nscreened {sc['screened']} archs by measured latency: searched "
+                  f"{sc['screen_searched_ms']:.3f} ms; {sc['random_pool_matched']} of "
+                  f"{len(sc['random_pool'])} random archs within +-{100 * MATCH_TOL:.0f}%")
+        print(f"\ncontenders at target {c['target_ms']:.3f} ms ({c['measured_by']}); "
+              f"mIoU = mean of {c['seeds']} retraining seeds x {c['retrain_iterations']} iters")
+        print("| name | arch | predicted ms | measured ms | vs searched | params | mIoU | seeds |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in c["rows"]:
             miou = "n/a" if r["miou"] is None else f"{100 * r['miou']:.2f}%"
+            seeds = " ".join("n/a" if m is None else f"{100 * m:.2f}" for m in r["miou_seeds"])
             ok = "" if r["latency_match"] is None else (" ok" if r["latency_match"] else " OUT")
             print(f"| {r['name']} | {r['arch']} | {r['predicted_ms']:.3f} | "
                   f"{_ms(r['measured_ms'])} | {_pct(r['vs_searched'])}{ok} | "
-                  f"{r['params'] / 1e3:.1f} K | {miou} |")
+                  f"{r['params'] / 1e3:.1f} K | {miou} | {seeds} |")
         rand = c["random_mean_miou"]
         print(f"random mean mIoU {'n/a' if rand is None else f'{100 * rand:.2f}%'}")
     s = result["step_time"]
@@ -307,7 +401,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     lo, hi = attainable_range("rtseg", cfg.supernet, predictor, hw, n_cls)
     targets = [round(lo + f * (hi - lo), 4) for f in args.fracs]
     print(f"attainable {lo:.3f} .. {hi:.3f} ms (predicted); targets {targets}", flush=True)
+    retrain_cfg = cfg.retrain if args.retrain_iters is None else cfg.retrain.replace(
+        iterations=args.retrain_iters)
     ctx = {"space": space, "cfg": cfg, "n_cls": n_cls, "hw": hw, "data": data,
+           "retrain_cfg": retrain_cfg,
            "predictor": predictor, "targets": targets,
            "predict": lambda a: predicted_ms(predictor, space, a, hw, n_cls)}
 

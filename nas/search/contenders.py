@@ -3,9 +3,10 @@
 A search is only worth its cost if its arch beats cheaper ways of reaching the same latency:
 the supernet slimmed uniformly (every channel group at one fraction, LIR in every mixed block,
 as a width multiplier would) and random archs of the space. This module builds those contenders
-at a predicted latency and retrains any subnet under the recipe `nas retrain` uses (inherited
-weights, SGD + poly LR, aux heads, KL self-distillation from the pretrained supernet), so that
-every contender gets the same budget and the same teacher.
+near a predicted latency (a ladder of uniform fractions, a pool of random archs), picks among them
+by *measured* latency (`closest_measured`, `within_measured`) and retrains any subnet under the
+recipe `nas retrain` uses (inherited weights, SGD + poly LR, aux heads, KL self-distillation from
+the pretrained supernet), so that every contender gets the same budget and the same teacher.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,41 @@ def match_uniform(predict: Predict, supernet_cfg: dict[str, Any], target_ms: flo
                 hi = mid
     x, ms = min(tried, key=lambda t: abs(t[1] - target_ms))
     return uniform_arch(supernet_cfg, x), x, ms
+
+
+def uniform_ladder(predict: Predict, supernet_cfg: dict[str, Any], target_ms: float, *,
+                   spread: float = 0.3, n: int = 13) -> list[tuple[Arch, float, float]]:
+    """Distinct uniform slimmings (arch, fraction, predicted ms) around the predicted match.
+
+    The predictor's error is not the same for every arch (on `cpu` the all-LIR uniform subnet
+    measured 20% below a searched one of equal predicted latency), so a contender matched on
+    predicted latency alone may not be matched at all. The caller times the ladder and keeps the
+    rung whose *measured* latency is closest (`closest_measured`).
+    """
+    _, x0, _ = match_uniform(predict, supernet_cfg, target_ms)
+    out: list[tuple[Arch, float, float]] = []
+    seen: set[str] = set()
+    for i in range(n):
+        x = min(1.0, max(0.01, x0 * (1 - spread + 2 * spread * i / max(1, n - 1))))
+        arch = uniform_arch(supernet_cfg, x)
+        key = json.dumps(arch["channels"], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append((arch, x, predict(arch)))
+    return out
+
+
+def closest_measured(measured: Sequence[float], ref_ms: float) -> int:
+    """Index of the measured latency closest to `ref_ms` in relative terms."""
+    if not measured:
+        raise ValueError("closest_measured: no measurements")
+    return min(range(len(measured)), key=lambda i: abs(measured[i] / ref_ms - 1.0))
+
+
+def within_measured(measured: Sequence[float], ref_ms: float, tol: float, n: int) -> list[int]:
+    """The first `n` indices (in the given order, so a random sample stays a random sample, not
+    the closest-looking ones) whose measured latency is within +-tol of `ref_ms`."""
+    return [i for i, m in enumerate(measured) if abs(m / ref_ms - 1.0) <= tol][:n]
 
 
 def sample_matching(space: Space, predict: Predict, supernet_cfg: dict[str, Any],

@@ -17,14 +17,19 @@ GATE_INIT = 1.0  # DWBC weights start above the threshold: every channel kept at
 THRESHOLD = 0.5  # T_h of RTSeg eq. 3
 
 
-def ste_binarize(c: torch.Tensor, threshold: float = THRESHOLD) -> torch.Tensor:
+def ste_binarize(c: torch.Tensor, threshold: float = THRESHOLD, min_keep: int = 0) -> torch.Tensor:
     """b = 1[c > T_h] in the forward pass (RTSeg eq. 3); dL/dc = dL/db in the backward (eq. 6).
 
     `c - c.detach()` is exactly zero, so the value is exactly binary while the gradient is the
-    identity (the straight-through estimator).
+    identity (the straight-through estimator). With `min_keep`, the `min_keep` largest weights
+    stay kept even below the threshold: the supernet floors every group at the fraction `sample()`
+    and the attainable range assume, instead of letting the latency loss prune a group to one
+    channel (seen on `cpu` at low targets), where accuracy collapses.
     """
-    b = (c > threshold).to(c.dtype)
-    return b + (c - c.detach())
+    hard = c.detach() > threshold
+    if min_keep > 0 and int(hard.sum()) < min_keep:
+        hard[torch.topk(c.detach(), min(min_keep, c.numel())).indices] = True
+    return hard.to(c.dtype) + (c - c.detach())
 
 
 def gumbel_hard(logits: torch.Tensor, tau: float) -> torch.Tensor:

@@ -7,6 +7,7 @@ Implements the `Supernet` protocol of search_spaces/base.py: `derive`, `set_arch
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +17,9 @@ import torch.nn as nn
 from latency.blocks import SoftBlock
 from nas.errors import UserError
 from search_spaces.base import Arch
+from search_spaces.rtseg.archs import MIN_KEEP
 from search_spaces.rtseg.config import OPS, RTSegConfig, channel_groups, mixed_blocks
-from search_spaces.rtseg.gates import GATE_INIT, THRESHOLD, Masks, ste_binarize
+from search_spaces.rtseg.gates import GATE_INIT, Masks, ste_binarize
 from search_spaces.rtseg.mixed import MixedBlock
 from search_spaces.rtseg.network import RTSegNet
 
@@ -41,6 +43,9 @@ class RTSegSupernet(RTSegNet):
         super().__init__(cfg, groups, ops, num_classes)
         self.supernet_cfg = dict(supernet_cfg)
         self.group_sizes = groups
+        # the floor `sample()` and the attainable range use: at least MIN_KEEP of every group
+        self.floor = {g: max(1, math.ceil(MIN_KEEP * n)) for g, n in groups.items()}
+        self.min_keep = dict(self.floor)
         # one DWBC weight vector c_l per dependency group (RTSeg eq. 3-4)
         self.gates = nn.ParameterDict(
             {g: nn.Parameter(torch.full((n,), GATE_INIT)) for g, n in groups.items()}
@@ -78,19 +83,18 @@ class RTSegSupernet(RTSegNet):
     def masks(self) -> Masks:
         if self.mode == "plain":
             return None
-        return {g: ste_binarize(c) for g, c in self.gates.items()}
+        return {g: ste_binarize(c, min_keep=self.min_keep[g]) for g, c in self.gates.items()}
 
     # ------------------------------------------------------------------------ arch hand-off
     def derive(self) -> Arch:
-        """Kept channel indices per group (c > T_h; at least the largest one) and argmax ops."""
+        """Kept channel indices per group (c > T_h, floored at `min_keep` largest: the very
+        channels `masks()` keeps) and argmax ops."""
         channels: dict[str, list[int]] = {}
         for g, c in self.gates.items():
-            c = c.detach()
-            keep = torch.nonzero(c > THRESHOLD).flatten()
             if self.mode == "plain":
                 keep = torch.arange(c.numel())
-            elif keep.numel() == 0:
-                keep = torch.argmax(c).view(1)
+            else:
+                keep = torch.nonzero(ste_binarize(c.detach(), min_keep=self.min_keep[g])).flatten()
             channels[g] = [int(i) for i in keep]
         ops = {s: ["lir"] * n for s, n in mixed_blocks(self.cfg).items()}
         if self.mode == "search":
@@ -117,6 +121,8 @@ class RTSegSupernet(RTSegNet):
         for g, c in self.gates.items():
             c.zero_()
             c[torch.tensor(arch["channels"][g], dtype=torch.long)] = 1.0
+            # an arch below the search's floor (hand-written, or from an older nas) is kept as is
+            self.min_keep[g] = min(self.floor[g], len(arch["channels"][g]))
         for (s, j), blk in self.mixed().items():
             blk.logits.copy_(10.0 * torch.eye(len(OPS))[OPS.index(arch["ops"][s][j])])
         self.set_mode("search")
@@ -130,7 +136,7 @@ class RTSegSupernet(RTSegNet):
         """
         from search_spaces.rtseg.blocks import plan
 
-        kept = {g: ste_binarize(c).sum() for g, c in self.gates.items()}
+        kept = {g: ste_binarize(c, min_keep=self.min_keep[g]).sum() for g, c in self.gates.items()}
         probs = {key: blk.probs() for key, blk in self.mixed().items()}
         terms = []
         for pb in plan(self.cfg, self.group_sizes, self.ops, input_hw, self.num_classes):

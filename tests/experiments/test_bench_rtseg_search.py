@@ -43,7 +43,8 @@ def test_bench_runs_every_part_and_writes_its_json(tmp_path: Path, monkeypatch, 
     out = tmp_path / "bench.json"
     res = bench.main(["--preset", "tiny", "--input-size", "64x128", "--iterations", "2", "30",
                       "2", "--data", str(data), "--out", str(tmp_path / "work"), "--json",
-                      str(out), "--nas-home", str(home), "--rounds", "2", "--step-repeats", "2"])
+                      str(out), "--nas-home", str(home), "--rounds", "2", "--step-repeats", "2",
+                      "--seeds", "2", "--pool", "2"])
     printed = capsys.readouterr().out
 
     # one pretraining, shared by the two later searches
@@ -64,10 +65,22 @@ def test_bench_runs_every_part_and_writes_its_json(tmp_path: Path, monkeypatch, 
     searched = rows["searched"]
     assert set(rows) >= {"searched", "uniform", "random1"}
     assert {op for op in rows["uniform"]["arch"].split(" w")[0] if op.isalpha()} == {"L"}
+    assert comp["seeds"] == 2
     for name, r in rows.items():
         assert 0.0 <= r["miou"] <= 1.0 and r["params"] > 0 and r["measured_ms"] > 0, name
+        assert len(r["miou_seeds"]) == 2 and r["miou"] == pytest.approx(
+            sum(r["miou_seeds"]) / 2), name
         if name.startswith("random"):
-            assert abs(r["predicted_ms"] / searched["predicted_ms"] - 1) <= 0.03
+            assert abs(r["predicted_ms"] / searched["predicted_ms"] - 1) <= 0.08
+    # contenders were picked from a screen timed with the searched arch: the uniform rung kept
+    # is the one closest in measured latency
+    screen = comp["screen"]
+    ladder = screen["uniform_ladder"]
+    assert screen["screened"] == 1 + len(ladder) + len(screen["random_pool"])
+    kept = min(ladder, key=lambda u: abs(u["measured_ms"] / screen["screen_searched_ms"] - 1))
+    assert comp["uniform_frac"] == pytest.approx(kept["frac"], abs=5e-4)
+    assert (tmp_path / "work" / "search-0.50" / "contenders-pretrain" / "searched" / "seed1"
+            / "summary.json").is_file()
     assert comp["rows"][-1]["name"] == "searched (search weights)"
     assert comp["rows"][-1]["compared"] is False
 
@@ -80,7 +93,7 @@ def test_bench_runs_every_part_and_writes_its_json(tmp_path: Path, monkeypatch, 
     assert {"three_different_archs", "target_0.50_within_10pct"} <= set(res["checks"])
     assert res["passed"] == all(res["checks"].values())
     for header in ("| frac | target ms | predicted ms | measured ms | error |",
-                   "| name | arch | predicted ms | measured ms | vs searched | params | mIoU |",
+                   "| name | arch | predicted ms | measured ms | vs searched | params | mIoU | seeds |",
                    "training step (batch"):
         assert header in printed
 

@@ -137,3 +137,39 @@ def test_latency_penalty_alone_prunes_channels_and_skips_blocks(supernet: RTSegS
     assert sum(kept.values()) < sum(len(v) for v in before["channels"].values())
     assert all(k >= 1 for k in kept.values())
     assert "skip" in sum(after["ops"].values(), [])
+
+
+def test_ste_min_keep_keeps_the_largest_weights_with_identity_gradient() -> None:
+    c = torch.tensor([0.1, 0.4, -0.2, 0.3, 0.45], requires_grad=True)
+    b = ste_binarize(c, min_keep=2)
+    assert b.tolist() == [0.0, 1.0, 0.0, 0.0, 1.0]
+    b.backward(torch.arange(5.0))
+    assert torch.equal(c.grad, torch.arange(5.0))
+    assert ste_binarize(torch.tensor([0.9, 0.8, 0.1]), min_keep=1).tolist() == [1.0, 1.0, 0.0]
+
+
+def test_closed_gates_are_floored_at_the_min_keep_fraction(supernet: RTSegSupernet) -> None:
+    """A latency loss may push every gate of a group below T_h; the supernet still keeps the
+    fraction `sample()` and the attainable range assume, and derive/masks/latency agree."""
+    import math
+
+    from search_spaces.rtseg.archs import MIN_KEEP
+
+    supernet.set_mode("search")
+    with torch.no_grad():
+        for c in supernet.gates.values():
+            c.copy_(torch.linspace(0.4, 0.0, c.numel()))  # all below the threshold
+    arch = supernet.derive()
+    masks = supernet.masks()
+    kept = {t.spec.op_key: t for t in supernet.latency_terms(X_HW)}
+    assert kept  # latency terms still build
+    for g, n in supernet.group_sizes.items():
+        k = max(1, math.ceil(MIN_KEEP * n))
+        assert arch["channels"][g] == list(range(k))  # the k largest weights: the first k
+        assert int(masks[g].sum()) == k
+    # set_arch of a hand-written arch below the floor is honoured, not floored
+    g0 = next(g for g, n in supernet.group_sizes.items() if n >= 8)
+    arch["channels"][g0] = [3]
+    supernet.set_arch(arch)
+    assert supernet.derive()["channels"][g0] == [3]
+    assert int(supernet.masks()[g0].sum()) == 1

@@ -110,3 +110,25 @@ def test_retrain_subnet_reuses_a_finished_folder_and_redoes_another_arch(nas_env
     net3 = ct.inherit_subnet(space, other, supernet, 19)
     third = ct.retrain_subnet(net3, other, cfg, data, folder, space="rtseg", teacher=supernet)
     assert third["arch"]["channels"] == other["channels"] and third["iterations"] == 2
+
+
+def test_uniform_ladder_is_distinct_rungs_around_the_predicted_match(predict) -> None:
+    target = predict(ct.uniform_arch(TINY, 0.5))
+    _, x0, _ = ct.match_uniform(predict, TINY, target)
+    ladder = ct.uniform_ladder(predict, TINY, target, spread=0.3, n=7)
+    keys = [str(sorted(a["channels"].items())) for a, _, _ in ladder]
+    assert len(set(keys)) == len(keys) >= 2
+    fracs = [x for _, x, _ in ladder]
+    assert fracs == sorted(fracs) and fracs[0] < x0 < fracs[-1]
+    assert all(ms == predict(a) for a, _, ms in ladder)
+
+
+def test_measured_picks_keep_sample_order_and_relative_tolerance() -> None:
+    measured = [10.0, 9.2, 10.4, 12.0, 9.6, 10.1]
+    assert ct.closest_measured(measured, 10.05) == 5
+    # within +-5% of 10: 10.0, 10.4, 9.6, 10.1 -> the first two in order, not the closest two
+    assert ct.within_measured(measured, 10.0, 0.05, 2) == [0, 2]
+    assert ct.within_measured(measured, 10.0, 0.05, 9) == [0, 2, 4, 5]
+    assert ct.within_measured(measured, 20.0, 0.05, 3) == []
+    with pytest.raises(ValueError):
+        ct.closest_measured([], 1.0)
