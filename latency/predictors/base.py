@@ -6,6 +6,10 @@ learned from whole-network measurements: on real runtimes the sum of separately 
 misses the whole network by a systematic, op-dependent amount (launch overhead, cache effects,
 fused boundaries), so summing alone would bias every constraint the search checks.
 
+Targets are calibration-scaled (latency/predictors/calibration.py): a batch the profiler timed
+while the host was slow would otherwise teach every predictor a ~30% error. The reference
+calibration is saved with the predictor.
+
 File format: one `torch.save` of plain data — tensors, lists, dicts, str/int/float — read with
 `torch.load(weights_only=True)`, so a file carrying any other pickle payload is refused rather
 than executed.
@@ -26,12 +30,13 @@ import torch
 
 from latency.blocks import FEATURE_SCHEMA_VERSION, BlockSpec, SoftBlock
 from latency.features import FeatureSchema, networks_from_rows, specs_from_rows
+from latency.predictors.calibration import nominal_ms, reference_calib
 from latency.predictors.correction import NetworkCorrection
 from nas.errors import UserError, unknown_name
 from nas.io import atomic_torch_save
 
 FORMAT = "nas-latency-predictor"
-FORMAT_VERSION = 2  # 2: per-op-family network correction
+FORMAT_VERSION = 3  # 2: per-op-family network correction; 3: calib_ref_ms, network-aware MLP
 
 
 def _plain(obj: Any) -> Any:
@@ -55,34 +60,52 @@ class Predictor(ABC):
         self.schema: FeatureSchema | None = None
         self.correction = NetworkCorrection()
         self.report: dict[str, Any] = {}
+        # calibration-block ms the targets were scaled to (None: rows had no calibration)
+        self.calib_ref: float | None = None
 
     # ----------------------------------------------------------------------- fitting
     def fit(self, blocks_df: pd.DataFrame, networks_df: pd.DataFrame | None = None) -> Predictor:
         """Fit on store rows: block rows (spec, median_ms), then network rows (blocks, median_ms)
         for the network-level correction. Pass only the *training* split."""
         specs = specs_from_rows(blocks_df)
-        ms = blocks_df["median_ms"].to_numpy(dtype=np.float64)
         if len(specs) == 0:
             raise UserError(f"no block measurements to fit a predictor for device '{self.device}'")
+        self.calib_ref = reference_calib(blocks_df, networks_df)
+        ms = nominal_ms(blocks_df, self.calib_ref)
         if not np.all(np.isfinite(ms) & (ms > 0)):
             raise UserError("block rows: 'median_ms' must be finite and > 0")
         self.schema = FeatureSchema.fit(specs)
         self._fit_blocks(specs, ms)
-        self.fit_correction(networks_df)
+        nets, measured = self._known_networks(networks_df)
+        self.fit_correction(nets, measured)
+        if len(nets):
+            self._fit_networks(specs, ms, nets, measured)
         return self
 
-    def fit_correction(self, networks_df: pd.DataFrame | None) -> None:
-        """Fit the network correction on networks whose ops the predictor knows."""
+    def _known_networks(self, networks_df: pd.DataFrame | None
+                        ) -> tuple[list[list[BlockSpec]], np.ndarray]:
+        """Network rows whose ops the predictor knows, with their calibration-scaled ms."""
         assert self.schema is not None
-        self.correction = NetworkCorrection(self.schema.ops)
         if networks_df is None or len(networks_df) == 0:
-            return
+            return [], np.zeros(0)
         known = set(self.schema.ops)
         nets = networks_from_rows(networks_df)
         keep = [i for i, n in enumerate(nets) if n and all(b.op_key in known for b in n)]
-        nets = [nets[i] for i in keep]
-        measured = networks_df["median_ms"].to_numpy(dtype=np.float64)[keep]
-        self.correction.fit(*self._matrices(nets), measured)
+        measured = nominal_ms(networks_df, self.calib_ref)[keep]
+        return [nets[i] for i in keep], measured
+
+    def fit_correction(self, nets: list[list[BlockSpec]], measured: np.ndarray) -> None:
+        """Fit the network correction on training networks and their measured ms."""
+        assert self.schema is not None
+        self.correction = NetworkCorrection(self.schema.ops)
+        if len(nets):
+            self.correction.fit(*self._matrices(nets), measured)
+
+    def _fit_networks(self, specs: list[BlockSpec], ms: np.ndarray,
+                      nets: list[list[BlockSpec]], measured: np.ndarray) -> None:
+        """Optional last stage that refits on blocks and networks together (the MLP does);
+        the baselines keep their closed-form correction."""
+        return None
 
     @abstractmethod
     def _fit_blocks(self, specs: list[BlockSpec], ms: np.ndarray) -> None:
@@ -134,6 +157,7 @@ class Predictor(ABC):
             "seed": self.seed,
             "schema": self.schema.to_state(),
             "correction": self.correction.to_state(),
+            "calib_ref_ms": self.calib_ref,
             "report": _plain(self.report),
             "state": self._state(),
         }
@@ -202,6 +226,8 @@ def load_predictor(path: str | Path, device: str | None = None) -> Predictor:
             f"{FORMAT_VERSION}; retrain with `nas predictor train --device {payload['device']}`"
         )
     pred.correction = NetworkCorrection.from_state(payload["correction"])
+    ref = payload.get("calib_ref_ms")
+    pred.calib_ref = None if ref is None else float(ref)
     pred.report = payload.get("report", {})
     pred._load_state(payload["state"])
     return pred

@@ -5,6 +5,10 @@ connected layers and ReLU functions" on measured candidate blocks and sums its b
 in the latency loss (paper eq. 9). We regress *log* latency on standardised features so the loss
 is a relative error: blocks span four orders of magnitude and a 0.01 ms block matters to the
 ranking as much as a 10 ms one in relative terms.
+
+With training networks, a last stage fine-tunes the MLP and the network correction jointly on
+blocks and networks (latency/predictors/network_fit.py), so per-op biases that add up over a
+network's blocks are paid for where the search sees them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch.nn as nn
 
 from latency.blocks import BlockSpec, SoftBlock
 from latency.predictors.base import Predictor, register_predictor
+from latency.predictors.network_fit import finetune_on_networks
 
 
 def make_mlp(n_in: int, hidden: tuple[int, ...]) -> nn.Sequential:
@@ -49,6 +54,10 @@ class MLPPredictor(Predictor):
         batch_size: minibatch size of Adam.
         lr: peak learning rate (cosine decay to 0).
         weight_decay: AdamW decoupled weight decay.
+        network_weight: weight of the training networks' log error against the blocks' in the
+            joint fine-tuning; 0 skips that stage.
+        network_epochs: passes over the training blocks of the joint fine-tuning.
+        network_lr: its peak learning rate.
     """
 
     kind = "mlp"
@@ -63,10 +72,15 @@ class MLPPredictor(Predictor):
         batch_size: int = 256,
         lr: float = 3e-3,
         weight_decay: float = 1e-5,
+        network_weight: float = 1.0,
+        network_epochs: int = 100,
+        network_lr: float = 1e-3,
     ) -> None:
         super().__init__(device=device, seed=seed)
         self.hidden = tuple(hidden)
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
+        self.network_weight, self.network_epochs = network_weight, network_epochs
+        self.network_lr = network_lr
         self.net: nn.Sequential | None = None
         # Normalisation: x_std = (x - x_mean) / x_scale; log ms = y_mean + y_scale * net(x_std).
         self.x_mean = torch.zeros(0)
@@ -84,6 +98,24 @@ class MLPPredictor(Predictor):
             self._train(specs, ms)
         finally:
             torch.set_num_threads(threads)
+
+    def _fit_networks(self, specs: list[BlockSpec], ms: np.ndarray,
+                      nets: list[list[BlockSpec]], measured: np.ndarray) -> None:
+        if self.network_weight <= 0 or self.network_epochs <= 0:
+            return
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            figures = finetune_on_networks(self, specs, ms, nets, measured,
+                                           weight=self.network_weight,
+                                           epochs=self.network_epochs, lr=self.network_lr)
+        finally:
+            torch.set_num_threads(threads)
+        assert self.net is not None
+        self.net = _frozen(self.net)
+        self._fused_key = None  # the folded copy was built from the weights before
+        self.report["network_fit"] = {"n_networks": len(nets), "weight": self.network_weight,
+                                      "epochs": self.network_epochs, **figures}
 
     def _train(self, specs: list[BlockSpec], ms: np.ndarray) -> None:
         assert self.schema is not None
@@ -206,7 +238,8 @@ class MLPPredictor(Predictor):
             "x_mean": self.x_mean, "x_scale": self.x_scale,
             "y_mean": self.y_mean, "y_scale": self.y_scale,
             "hyper": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                      "weight_decay": self.weight_decay},
+                      "weight_decay": self.weight_decay, "network_weight": self.network_weight,
+                      "network_epochs": self.network_epochs, "network_lr": self.network_lr},
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -222,3 +255,6 @@ class MLPPredictor(Predictor):
         self.batch_size = int(hyper.get("batch_size", self.batch_size))
         self.lr = float(hyper.get("lr", self.lr))
         self.weight_decay = float(hyper.get("weight_decay", self.weight_decay))
+        self.network_weight = float(hyper.get("network_weight", self.network_weight))
+        self.network_epochs = int(hyper.get("network_epochs", self.network_epochs))
+        self.network_lr = float(hyper.get("network_lr", self.network_lr))

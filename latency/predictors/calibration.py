@@ -1,0 +1,63 @@
+"""Machine-state calibration of store rows: latency as if the host ran at its reference speed.
+
+The profiler times a fixed calibration block in every round of a batch (`extra.calib_ms`) and
+redoes a round whose calibration block drifts from the *batch's own* median. A batch measured
+entirely while the host was slow therefore passes as quiet: on the 2-core `cpu` host about a fifth
+of the block and network rows were timed with the calibration block 1.3-1.5x slower than in the
+other batches, and those rows are ~30% slow as a whole (the routing networks' sum-of-blocks ratio
+was bimodal, 0.77 vs 1.06; scaled by the calibration it is one mode with a 4% spread).
+
+Scaling each row by `reference / its calibration median` removes that between-batch drift. The
+reference is the median calibration over the rows a predictor is fitted on, saved with it, so
+held-out rows are scaled to the same machine state when a report asks for it. Rows without a
+calibration block (other backends, synthetic rows) keep their median.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _calib_of(extra: Any) -> float:
+    if extra is None or (isinstance(extra, float) and np.isnan(extra)):
+        return float("nan")
+    try:
+        d = json.loads(extra) if isinstance(extra, (str, bytes)) else extra
+    except ValueError:
+        return float("nan")
+    values = [float(v) for v in (d or {}).get("calib_ms", []) if float(v) > 0] \
+        if isinstance(d, dict) else []
+    return float(np.median(values)) if values else float("nan")
+
+
+def calib_medians(rows: pd.DataFrame) -> np.ndarray:
+    """Median calibration-block ms of each row's batch; NaN where the row has none."""
+    if "extra" not in rows or len(rows) == 0:
+        return np.full(len(rows), np.nan)
+    return np.array([_calib_of(e) for e in rows["extra"]], dtype=np.float64)
+
+
+def reference_calib(*frames: pd.DataFrame | None) -> float | None:
+    """Median calibration over all rows of `frames` that have one; None if none has."""
+    values = np.concatenate([calib_medians(f) for f in frames if f is not None] or [np.zeros(0)])
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else None
+
+
+def nominal_ms(rows: pd.DataFrame, reference: float | None) -> np.ndarray:
+    """`median_ms` scaled to the reference machine state (unchanged without a calibration)."""
+    ms = rows["median_ms"].to_numpy(dtype=np.float64)
+    if reference is None or len(rows) == 0:
+        return ms
+    calib = calib_medians(rows)
+    scale = np.where(np.isfinite(calib), reference / np.where(np.isfinite(calib), calib, 1.0), 1.0)
+    return ms * scale
+
+
+def with_nominal_ms(rows: pd.DataFrame, reference: float | None) -> pd.DataFrame:
+    """A copy of `rows` whose `median_ms` is `nominal_ms`."""
+    return rows.assign(median_ms=nominal_ms(rows, reference))
