@@ -11,7 +11,10 @@ won or lost on a shared machine:
    over all items instead of biasing whichever came first;
 3. before a round wait until the machine is quiet, and measure a round again (up to `max_redo`
    times) when other processes were busy during it or a fixed calibration block ran slower or
-   faster than usual;
+   faster than usual. "Usual" is `calib_reference` when the caller knows it (a campaign takes
+   the median calibration of the device's stored rows on this host), else the batch's own
+   rounds so far: against its own rounds a batch timed entirely while the host was slow looks
+   quiet, and on the 2-core `cpu` host about a fifth of the rows were ~30% slow that way;
 4. report the median of the round medians (robust to a bad round) plus p10/p90/CV of all runs.
 """
 
@@ -160,6 +163,8 @@ class Profiler(ABC):
         self.warmup = warmup if warmup is not None else device.warmup
         if self.rounds < 1 or self.runs < 1 or self.warmup < 0:
             raise UserError("rounds and runs must be >= 1 and warmup >= 0")
+        # calibration-block ms of the host in its usual state (see the module docstring)
+        self.calib_reference: float | None = None
 
     # ------------------------------------------------------------------ backend hooks
     @abstractmethod
@@ -259,7 +264,8 @@ class Profiler(ABC):
                 busy = (host.others_busy(snap, host.snapshot())
                         if dev.quiet_wait and self.times_on_host else 0.0)
                 cal_med = statistics.median(cal) if cal else 0.0
-                ref = statistics.median(calib_medians) if calib_medians else cal_med
+                ref = self.calib_reference or (statistics.median(calib_medians)
+                                               if calib_medians else cal_med)
                 drift = abs(cal_med / ref - 1.0) if ref > 0 else 0.0
                 noisy = busy > dev.quiet_threshold or drift > dev.calib_tol
                 if noisy and attempt < dev.max_redo and self._found_quiet:
@@ -275,6 +281,8 @@ class Profiler(ABC):
             "redone_rounds": redone,
             "others_busy_mean": round(float(np.mean(busy_seen)), 4) if busy_seen else 0.0,
             "calib_ms": [round(c, 6) for c in calib_medians],
+            **({"calib_reference_ms": round(self.calib_reference, 6)}
+               if self.calib_reference and calib_medians else {}),
             "core": core,
             "batch": n,
             **{k: round(v, 3) for k, v in waits.items()},

@@ -58,6 +58,30 @@ class Plan:
         return len(self.blocks) + len(self.networks)
 
 
+def calib_reference(store: Store, device: str, versions: dict[str, str]) -> float | None:
+    """Median calibration-block ms of the device's stored rows timed on this host with these
+    runtime versions (None when there are none yet), so every batch is judged against the
+    host's usual speed rather than against itself."""
+    import socket
+
+    from latency.predictors.calibration import reference_calib
+    from latency.store import _dumps
+
+    rows = store.rows(device)
+    if len(rows) == 0:
+        return None
+    same = (rows["host"] == socket.gethostname()) & (rows["versions"] == _dumps(versions))
+    return reference_calib(rows[same])
+
+
+def _batch_calib(measurements: Sequence[Any]) -> float | None:
+    """The median calibration of a finished batch (the reference of a fresh store)."""
+    import statistics
+
+    calib = [c for m in measurements[:1] for c in m.extra.get("calib_ms", [])]
+    return statistics.median(calib) if calib else None
+
+
 def _batches(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [seq[i:i + size] for i in range(0, len(seq), size)]
 
@@ -73,23 +97,28 @@ def run_plan(plan: Plan, store_path: Path, *, batch: int = 16, overrides: dict[s
     plan = plan.pending(store)
     profiler = get_profiler(plan.device, **overrides)
     dev = plan.device.name
+    profiler.calib_reference = calib_reference(store, dev, profiler.versions())
     added = 0
     bar = tqdm(total=len(plan), desc=f"{dev}{' ' + plan.device.serial if plan.device.serial else ''}",
                unit="item", position=position, disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
     with bar:
         for chunk in _batches(plan.blocks, max(1, batch)):
-            for spec, m in zip(chunk, profiler.measure_many(list(chunk)), strict=True):
+            ms = profiler.measure_many(list(chunk))
+            for spec, m in zip(chunk, ms, strict=True):
                 added += store.add_block(dev, spec, m, space=plan.space)
+            profiler.calib_reference = profiler.calib_reference or _batch_calib(ms)
             bar.update(len(chunk))
         for chunk in _batches(plan.networks, max(1, min(batch, 4))):
             items = []
             for net in chunk:
                 module = search_spaces.get(net.arch["space"]).build(net.arch, net.num_classes)
                 items.append((module, [(1, 3, *net.input_hw)]))
-            for net, m in zip(chunk, profiler.measure_many(items), strict=True):
+            ms = profiler.measure_many(items)
+            for net, m in zip(chunk, ms, strict=True):
                 added += store.add_network(dev, net.arch, net.blocks, m,
                                            input_shape=[(1, 3, *net.input_hw)])
+            profiler.calib_reference = profiler.calib_reference or _batch_calib(ms)
             bar.update(len(chunk))
     store.close()
     return added

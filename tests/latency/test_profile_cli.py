@@ -141,3 +141,26 @@ def test_sampled_blocks_and_networks(env, capsys) -> None:
     assert len(nets) == 1 and json.loads(nets.input_shape[0]) == [[1, 3, 64, 128]]
     assert json.loads(nets.arch[0])["space"] == "rtseg" and json.loads(nets.blocks[0])
     assert main(argv) == 0 and "added 0 measurements" in capsys.readouterr().out
+
+
+def test_batches_are_judged_against_the_hosts_usual_calibration(env) -> None:
+    """The first batch of a fresh store sets the calibration reference of the later ones; a
+    later campaign takes the stored rows' median (same host and runtime versions only)."""
+    from latency.devices import get_device
+    from latency.profilers import get_profiler
+    from latency.profilers.campaign import calib_reference
+
+    _blocks_file(env["tmp"] / "b.jsonl", 3)
+    assert main(_args(env, env["tmp"] / "b.jsonl", "--batch", "2")) == 0
+    df = Store(env["store"]).rows("cpu-test", "block").sort_values("id")
+    extras = [json.loads(e) for e in df["extra"]]
+    first = sorted(extras[0]["calib_ms"])[len(extras[0]["calib_ms"]) // 2]
+    assert "calib_reference_ms" not in extras[0] and "calib_reference_ms" not in extras[1]
+    assert extras[2]["calib_reference_ms"] == pytest.approx(first, rel=1e-3)
+
+    versions = get_profiler(get_device("cpu")).versions()
+    ref = calib_reference(Store(env["store"]), "cpu-test", versions)
+    rows = [sorted(e["calib_ms"])[len(e["calib_ms"]) // 2] for e in extras]
+    assert ref == pytest.approx(sorted(rows)[1], rel=1e-3)
+    assert calib_reference(Store(env["store"]), "cpu-test", {"onnxruntime": "0.0"}) is None
+    assert calib_reference(Store(env["store"]), "other-device", versions) is None

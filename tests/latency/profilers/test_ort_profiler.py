@@ -111,3 +111,16 @@ def test_gpu_providers(name: str, provider: str) -> None:
         pytest.skip(f"no {provider} execution provider in this onnxruntime build (CPU-only host)")
     m = get_profiler(get_device(name), rounds=2, runs=2, warmup=1).measure(conv_spec(8, 8, 32, 32))
     assert m.median_ms > 0 and m.versions["provider"].lower().startswith(provider[:4])
+
+
+def test_rounds_are_judged_against_the_callers_calibration_reference() -> None:
+    """A batch that is self-consistent but far from the host's usual calibration is redone."""
+    dev = get_device("cpu").with_(quiet_wait=True, quiet_threshold=1.0, calib_tol=10.0,
+                                  max_redo=1)
+    prof = get_profiler(dev, rounds=2, runs=1, warmup=0)
+    m = prof.measure(conv_spec(4, 4, 8, 8))  # no reference: drift within the batch only
+    assert m.extra["redone_rounds"] == 0 and "calib_reference_ms" not in m.extra
+    prof.calib_reference = min(m.extra["calib_ms"]) / 1000  # a host 1000x faster than this one
+    m = prof.measure(conv_spec(4, 4, 8, 8))
+    assert m.extra["redone_rounds"] == 2  # every round drifted > 10x from the reference
+    assert m.extra["calib_reference_ms"] == pytest.approx(prof.calib_reference, rel=1e-3)
