@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 
-def _calib_of(extra: Any) -> float:
+def calib_of(extra: Any) -> float:
     if extra is None or (isinstance(extra, float) and np.isnan(extra)):
         return float("nan")
     try:
@@ -38,7 +38,7 @@ def calib_medians(rows: pd.DataFrame) -> np.ndarray:
     """Median calibration-block ms of each row's batch; NaN where the row has none."""
     if "extra" not in rows or len(rows) == 0:
         return np.full(len(rows), np.nan)
-    return np.array([_calib_of(e) for e in rows["extra"]], dtype=np.float64)
+    return np.array([calib_of(e) for e in rows["extra"]], dtype=np.float64)
 
 
 def reference_calib(*frames: pd.DataFrame | None) -> float | None:

@@ -75,11 +75,14 @@ def calib_reference(store: Store, device: str, versions: dict[str, str]) -> floa
 
 
 def _batch_calib(measurements: Sequence[Any]) -> float | None:
-    """The median calibration of a finished batch (the reference of a fresh store)."""
-    import statistics
+    """The median calibration of a finished batch (the reference of a fresh store); every item
+    of a batch carries the same calibration rounds, so the first one speaks for it."""
+    import math
 
-    calib = [c for m in measurements[:1] for c in m.extra.get("calib_ms", [])]
-    return statistics.median(calib) if calib else None
+    from latency.predictors.calibration import calib_of
+
+    ref = calib_of(measurements[0].extra) if measurements else float("nan")
+    return None if math.isnan(ref) else ref
 
 
 def _batches(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
