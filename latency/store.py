@@ -5,7 +5,9 @@ must never corrupt it, and resuming must know exactly what is already measured. 
 (the predictor trainer) read while workers write; every row is its own transaction, so a killed
 run loses only what it was measuring; `UNIQUE(device, kind, key)` plus `INSERT OR IGNORE` makes
 a resumed or duplicated worker harmless; triggers refuse UPDATE and DELETE, because a dataset
-that silently changes under a trained predictor cannot be reproduced.
+that silently changes under a trained predictor cannot be reproduced. A deliberate repeat
+(`nas profile --remeasure-slow`) is a new row whose key carries a `#n` suffix (`base_key`
+strips it); readers group rows by their spec or arch, not by this column.
 
 Columns of `rows()` (JSON columns are strings; `block_specs(df)` decodes the spec column):
 id, device, kind ('block'|'network'), op, key, spec (BlockSpec.to_dict JSON), arch (arch JSON),
@@ -86,6 +88,13 @@ def block_key(spec: BlockSpec) -> str:
 def arch_key(arch: dict[str, Any]) -> str:
     """Stable string identity of a network: its arch as canonical JSON."""
     return _dumps(arch)
+
+
+def base_key(key: str) -> str:
+    """The item key of a row: a repeat's key is the item's key plus `#n` (canonical JSON ends
+    with `]` or `}`, so the suffix is unambiguous)."""
+    i = key.rfind("#")
+    return key if i < 0 or key.endswith(("]", "}")) else key[:i]
 
 
 class Store:
@@ -179,8 +188,12 @@ class Store:
             op: str | None = None, spec: BlockSpec | None = None,
             arch: dict[str, Any] | None = None, blocks: Sequence[BlockSpec] | None = None,
             space: str | None = None, input_shape: Sequence[Sequence[int]] | None = None,
-            host: str | None = None) -> bool:
-        """Append one measurement; False (and no row) when (device, kind, key) is stored."""
+            host: str | None = None, repeat: bool = False) -> bool:
+        """Append one measurement; False (and no row) when (device, kind, key) is stored.
+
+        `repeat`: the item is measured again on purpose; the row is stored under the next free
+        `key#n`, so the first measurement stays and both are kept.
+        """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         m = measurement
@@ -199,22 +212,32 @@ class Store:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._tx() as con:
+            if repeat:
+                row["key"] = f"{key}#{self._next_repeat(con, device, kind, key)}"
             cur = con.execute(f"INSERT OR IGNORE INTO measurements ({cols}) VALUES ({marks})",
                               tuple(row.values()))
             return cur.rowcount == 1
 
+    @staticmethod
+    def _next_repeat(con: sqlite3.Connection, device: str, kind: str, key: str) -> int:
+        cur = con.execute("SELECT key FROM measurements WHERE device = ? AND kind = ? AND "
+                          "substr(key, 1, ?) = ?", (device, kind, len(key), key))
+        taken = [k[len(key) + 1:] for (k,) in cur.fetchall() if k.startswith(key + "#")]
+        return 1 + max((int(n) for n in taken if n.isdigit()), default=0)
+
     def add_block(self, device: str, spec: BlockSpec, measurement: Measurement, *,
-                  space: str | None = None) -> bool:
+                  space: str | None = None, repeat: bool = False) -> bool:
         """Append a block measurement keyed by `block_key(spec)`."""
         return self.add(device, "block", block_key(spec), measurement=measurement, spec=spec,
-                        space=space, input_shape=spec.input_shapes())
+                        space=space, input_shape=spec.input_shapes(), repeat=repeat)
 
     def add_network(self, device: str, arch: dict[str, Any], blocks: Sequence[BlockSpec],
-                    measurement: Measurement, *, input_shape: Sequence[Sequence[int]]) -> bool:
+                    measurement: Measurement, *, input_shape: Sequence[Sequence[int]],
+                    repeat: bool = False) -> bool:
         """Append a whole-network measurement keyed by `arch_key(arch)`, with its blocks."""
         return self.add(device, "network", arch_key(arch), measurement=measurement,
                         op="network", arch=arch, blocks=blocks, space=arch.get("space"),
-                        input_shape=input_shape)
+                        input_shape=input_shape, repeat=repeat)
 
     # ------------------------------------------------------------------ reading
     def has(self, device: str, kind: str, key: str) -> bool:

@@ -11,11 +11,17 @@ Scaling each row by `reference / its calibration median` removes that between-ba
 reference is the median calibration over the rows a predictor is fitted on, saved with it, so
 held-out rows are scaled to the same machine state when a report asks for it. Rows without a
 calibration block (other backends, synthetic rows) keep their median.
+
+Scaling is a first-order fix: a slow host is not uniformly slow (memory-bound and compute-bound
+ops suffer differently). So a row whose batch ran more than `SLOW_FACTOR` x the host's reference
+is *slow*: `nas profile --remeasure-slow` measures those keys again, and the split uses a key's
+quiet rows only, whenever it has one (`quiet_mask`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -61,3 +67,26 @@ def nominal_ms(rows: pd.DataFrame, reference: float | None) -> np.ndarray:
 def with_nominal_ms(rows: pd.DataFrame, reference: float | None) -> pd.DataFrame:
     """A copy of `rows` whose `median_ms` is `nominal_ms`."""
     return rows.assign(median_ms=nominal_ms(rows, reference))
+
+
+# Between the quiet mode of the 2-core `cpu` host (calibration within +-5% of the reference) and
+# its slow mode (1.3-1.5x); see the module docstring.
+SLOW_FACTOR = 1.15
+
+
+def quiet_mask(rows: pd.DataFrame, reference: float | None,
+               factor: float = SLOW_FACTOR) -> np.ndarray:
+    """True for rows timed at most `factor` x the reference calibration, or without one."""
+    calib = calib_medians(rows)
+    if reference is None:
+        return np.ones(len(rows), dtype=bool)
+    return ~(np.isfinite(calib) & (calib > factor * reference))
+
+
+def prefer_quiet(rows: pd.DataFrame, groups: Sequence[str],
+                 factor: float = SLOW_FACTOR) -> np.ndarray:
+    """Rows to keep when collapsing repeats: a group's quiet rows, or all of them when it has
+    none (the reference is the median calibration of `rows`)."""
+    quiet = quiet_mask(rows, reference_calib(rows), factor)
+    has_quiet = pd.Series(quiet).groupby(np.asarray(groups)).transform("any").to_numpy(bool)
+    return quiet | ~has_quiet

@@ -5,7 +5,7 @@ again) would sit in the training set and the network error would look better tha
 unseen architecture. We hold out whole architectures: every block that occurs in a held-out
 network is a test block and is never trained on, whichever other rows share its key.
 Repeated measurements of one block key (or one arch) are collapsed to their median first, so
-each key counts once.
+each key counts once; a key re-measured on a quiet host keeps only its quiet rows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from latency.features import networks_from_rows, specs_from_rows
+from latency.predictors.calibration import prefer_quiet
 
 
 @dataclass
@@ -44,9 +45,15 @@ def arch_hash(arch: object) -> str:
 
 
 def _collapse(df: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
-    """One row per group: the first row, with median_ms the median over repeats."""
+    """One row per group: the first row, with median_ms the median over repeats.
+
+    A group measured both while the host was slow and again while it was quiet (`nas profile
+    --remeasure-slow`) keeps its quiet rows only (`calibration.prefer_quiet`).
+    """
     if len(df) == 0:
         return df.assign(group=pd.Series(dtype=str), n_repeats=pd.Series(dtype=int))
+    keep = prefer_quiet(df, list(group))
+    df, group = df[keep], group[keep]
     df = df.assign(group=group.to_numpy())
     med = df.groupby("group", sort=False)["median_ms"].median()
     count = df.groupby("group", sort=False)["median_ms"].size()

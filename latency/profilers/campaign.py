@@ -10,6 +10,7 @@ pending item and appending to the same store.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import Any
 from latency.blocks import BlockSpec
 from latency.devices import Device
 from latency.profilers.base import get_profiler
-from latency.store import Store, arch_key, block_key
+from latency.store import Store, arch_key, base_key, block_key
 from nas.errors import UserError
 
 
@@ -42,17 +43,24 @@ class Plan:
     blocks: list[BlockSpec] = field(default_factory=list)
     networks: list[NetworkItem] = field(default_factory=list)
     space: str | None = None  # recorded on block rows when the blocks come from one space
+    remeasure: bool = False  # items stay pending until a quiet row of theirs is stored
 
     def pending(self, store: Store) -> Plan:
-        have_b = store.keys(self.device.name, "block")
-        have_n = store.keys(self.device.name, "network")
+        if self.remeasure:
+            versions = get_profiler(self.device).versions()
+            have_b = quiet_keys(store, self.device.name, "block", versions)
+            have_n = quiet_keys(store, self.device.name, "network", versions)
+        else:
+            have_b = store.keys(self.device.name, "block")
+            have_n = store.keys(self.device.name, "network")
         return Plan(self.device,
                     [b for b in self.blocks if block_key(b) not in have_b],
                     [n for n in self.networks if arch_key(n.arch) not in have_n],
-                    self.space)
+                    self.space, self.remeasure)
 
     def shard(self, i: int, k: int) -> Plan:
-        return Plan(self.device, self.blocks[i::k], self.networks[i::k], self.space)
+        return Plan(self.device, self.blocks[i::k], self.networks[i::k], self.space,
+                    self.remeasure)
 
     def __len__(self) -> int:
         return len(self.blocks) + len(self.networks)
@@ -62,16 +70,59 @@ def calib_reference(store: Store, device: str, versions: dict[str, str]) -> floa
     """Median calibration-block ms of the device's stored rows timed on this host with these
     runtime versions (None when there are none yet), so every batch is judged against the
     host's usual speed rather than against itself."""
-    import socket
-
     from latency.predictors.calibration import reference_calib
-    from latency.store import _dumps
 
     rows = store.rows(device)
     if len(rows) == 0:
         return None
-    same = (rows["host"] == socket.gethostname()) & (rows["versions"] == _dumps(versions))
-    return reference_calib(rows[same])
+    return reference_calib(_same_host(rows, versions))
+
+
+def _same_host(rows: Any, versions: dict[str, str]) -> Any:
+    import socket
+
+    from latency.store import _dumps
+
+    return rows[(rows["host"] == socket.gethostname()) & (rows["versions"] == _dumps(versions))]
+
+
+def quiet_keys(store: Store, device: str, kind: str, versions: dict[str, str]) -> set[str]:
+    """Keys of (device, kind) with a row this host timed at its usual speed (or without a
+    calibration block), and every key measured elsewhere: those are not this host's to judge."""
+    from latency.predictors.calibration import quiet_mask
+
+    rows = store.rows(device, kind)
+    if len(rows) == 0:
+        return set()
+    rows = rows.assign(key=[base_key(k) for k in rows["key"]])
+    here = _same_host(rows, versions)
+    quiet = quiet_mask(here, calib_reference(store, device, versions))
+    return set(rows["key"]) - set(here["key"]) | set(here["key"][quiet])
+
+
+def remeasure_plan(store: Store, device: Device, num_classes: int = 19) -> Plan:
+    """A plan of the device's stored blocks and networks that this host timed only while it ran
+    slower than `SLOW_FACTOR` x its usual calibration (see latency/predictors/calibration.py);
+    measuring them again appends quiet rows, which the split then prefers."""
+    from latency.features import networks_from_rows, specs_from_rows
+
+    plan = Plan(device, remeasure=True)
+    versions = get_profiler(device).versions()
+    blocks = store.rows(device.name, "block")
+    if len(blocks):
+        blocks = blocks.assign(key=[base_key(k) for k in blocks["key"]])
+        slow = ~blocks["key"].isin(quiet_keys(store, device.name, "block", versions))
+        plan.blocks = specs_from_rows(blocks[slow].drop_duplicates("key"))
+    nets = store.rows(device.name, "network")
+    if len(nets):
+        nets = nets.assign(key=[base_key(k) for k in nets["key"]])
+        nets = nets[~nets["key"].isin(quiet_keys(store, device.name, "network", versions))]
+        nets = nets.drop_duplicates("key")
+        for arch, specs, shape in zip(nets["arch"], networks_from_rows(nets), nets["input_shape"],
+                                      strict=True):
+            hw = tuple(json.loads(shape)[0][2:])
+            plan.networks.append(NetworkItem(json.loads(arch), specs, hw, num_classes))
+    return plan
 
 
 def _batch_calib(measurements: Sequence[Any]) -> float | None:
@@ -109,7 +160,7 @@ def run_plan(plan: Plan, store_path: Path, *, batch: int = 16, overrides: dict[s
         for chunk in _batches(plan.blocks, max(1, batch)):
             ms = profiler.measure_many(list(chunk))
             for spec, m in zip(chunk, ms, strict=True):
-                added += store.add_block(dev, spec, m, space=plan.space)
+                added += store.add_block(dev, spec, m, space=plan.space, repeat=plan.remeasure)
             profiler.calib_reference = profiler.calib_reference or _batch_calib(ms)
             bar.update(len(chunk))
         for chunk in _batches(plan.networks, max(1, min(batch, 4))):
@@ -120,7 +171,8 @@ def run_plan(plan: Plan, store_path: Path, *, batch: int = 16, overrides: dict[s
             ms = profiler.measure_many(items)
             for net, m in zip(chunk, ms, strict=True):
                 added += store.add_network(dev, net.arch, net.blocks, m,
-                                           input_shape=[(1, 3, *net.input_hw)])
+                                           input_shape=[(1, 3, *net.input_hw)],
+                                           repeat=plan.remeasure)
             profiler.calib_reference = profiler.calib_reference or _batch_calib(ms)
             bar.update(len(chunk))
     store.close()

@@ -5,6 +5,7 @@
     nas profile --device cpu --blocks blocks.jsonl          # a given block list
     nas profile --device cpu --space rtseg --cfg '{"width_mult": 0.25}' --input-size 128x256 \
         --n 1000 --networks 150                              # a CPU-sized space
+    nas profile --device cpu --remeasure-slow   # again what the host timed while slow
     nas profile export --format parquet --out latency.parquet
 
 Killed runs resume: run the same command again; nothing is measured or stored twice.
@@ -39,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also measure M whole sampled networks (first --space)")
     p.add_argument("--blocks", metavar="FILE",
                    help="measure these blocks (JSON lines of BlockSpec dicts) instead of sampling")
+    p.add_argument("--remeasure-slow", action="store_true",
+                   help="measure again the stored items this host timed only while it ran "
+                        ">1.15x slower than its usual calibration (appends; the split then "
+                        "prefers the quiet rows)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", metavar="HxW", help="input size (default: the device's)")
     p.add_argument("--num-classes", type=int, default=19,
@@ -153,8 +158,16 @@ def run(args: argparse.Namespace) -> int:
     # fail fast on a missing runtime, provider, phone or benchmark_model
     for serial in args.serial if len(args.serial) > 1 else [device.serial]:
         get_profiler(device.with_(serial=serial), **overrides)
-    plan = _plan(args, device)
     store = Store(args.store)
+    if args.remeasure_slow:
+        if args.n or args.networks or args.blocks:
+            raise UserError("--remeasure-slow takes its items from the store; drop --n, "
+                            "--networks and --blocks")
+        from latency.profilers.campaign import remeasure_plan
+
+        plan = remeasure_plan(store, device, args.num_classes)
+    else:
+        plan = _plan(args, device)
     todo = len(plan.pending(store))
     print(f"nas: {len(plan)} items planned on '{device.name}', {len(plan) - todo} already in "
           f"{store.path}, {todo} to measure", file=sys.stderr)

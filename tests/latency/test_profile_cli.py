@@ -19,24 +19,6 @@ from latency.store import Store, block_key
 from nas.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
-# A CPU device for tests: no waiting for a quiet machine (CI is never quiet), no redo.
-TEST_DEVICES = """
-cpu-test:
-  extends: cpu
-  quiet_wait: false
-  max_redo: 0
-  pin_core: false
-"""
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    monkeypatch.setenv("NAS_HOME", str(tmp_path / "home"))
-    devices = tmp_path / "devices.yaml"
-    devices.write_text(TEST_DEVICES)
-    return {"devices": devices, "store": tmp_path / "lat.db", "tmp": tmp_path}
-
-
 def _blocks_file(path: Path, n: int) -> list:
     specs = [conv_spec(4 + 2 * i, 8, 8, 8, k=1 + 2 * (i % 2)) for i in range(n)]
     path.write_text("".join(json.dumps(s.to_dict()) + "\n" for s in specs))

@@ -123,3 +123,20 @@ def test_waits_for_a_locked_store_then_writes(tmp_path: Path) -> None:
         impatient.add_block("cpu", conv_spec(8, 4, 8, 8), _m())
     locker.execute("ROLLBACK")
     assert Store(path).count() == 1
+
+
+def test_a_repeat_is_a_new_row_under_the_next_free_suffix(tmp_path: Path) -> None:
+    from latency.store import base_key
+
+    store = Store(tmp_path / "s.db")
+    spec = conv_spec(8, 8, 8, 8)
+    assert store.add_block("d", spec, _m(1.0))
+    assert not store.add_block("d", spec, _m(2.0))  # a resume: ignored
+    assert store.add_block("d", spec, _m(3.0), repeat=True)
+    assert store.add_block("d", spec, _m(4.0), repeat=True)
+    rows = store.rows("d", "block")
+    key = block_key(spec)
+    assert list(rows.key) == [key, key + "#1", key + "#2"]
+    assert list(rows.median_ms) == [1.0, 3.0, 4.0]
+    assert {base_key(k) for k in rows.key} == {key}
+    assert base_key('{"a":"x#1"}') == '{"a":"x#1"}'
