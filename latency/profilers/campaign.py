@@ -86,18 +86,27 @@ def _same_host(rows: Any, versions: dict[str, str]) -> Any:
     return rows[(rows["host"] == socket.gethostname()) & (rows["versions"] == _dumps(versions))]
 
 
+def _item_rows(store: Store, device: str, kind: str) -> Any:
+    """The (device, kind) rows with `key` the item's key (a repeat's `#n` stripped)."""
+    rows = store.rows(device, kind)
+    return rows.assign(key=[base_key(k) for k in rows["key"]]) if len(rows) else rows
+
+
+def _quiet(rows: Any, versions: dict[str, str], reference: float | None) -> set[str]:
+    from latency.predictors.calibration import quiet_mask
+
+    if len(rows) == 0:
+        return set()
+    here = _same_host(rows, versions)
+    quiet = quiet_mask(here, reference)
+    return set(rows["key"]) - set(here["key"]) | set(here["key"][quiet])
+
+
 def quiet_keys(store: Store, device: str, kind: str, versions: dict[str, str]) -> set[str]:
     """Keys of (device, kind) with a row this host timed at its usual speed (or without a
     calibration block), and every key measured elsewhere: those are not this host's to judge."""
-    from latency.predictors.calibration import quiet_mask
-
-    rows = store.rows(device, kind)
-    if len(rows) == 0:
-        return set()
-    rows = rows.assign(key=[base_key(k) for k in rows["key"]])
-    here = _same_host(rows, versions)
-    quiet = quiet_mask(here, calib_reference(store, device, versions))
-    return set(rows["key"]) - set(here["key"]) | set(here["key"][quiet])
+    return _quiet(_item_rows(store, device, kind), versions,
+                  calib_reference(store, device, versions))
 
 
 def remeasure_plan(store: Store, device: Device, num_classes: int = 19) -> Plan:
@@ -106,18 +115,18 @@ def remeasure_plan(store: Store, device: Device, num_classes: int = 19) -> Plan:
     measuring them again appends quiet rows, which the split then prefers."""
     from latency.features import networks_from_rows, specs_from_rows
 
-    plan = Plan(device, remeasure=True)
     versions = get_profiler(device).versions()
-    blocks = store.rows(device.name, "block")
-    if len(blocks):
-        blocks = blocks.assign(key=[base_key(k) for k in blocks["key"]])
-        slow = ~blocks["key"].isin(quiet_keys(store, device.name, "block", versions))
-        plan.blocks = specs_from_rows(blocks[slow].drop_duplicates("key"))
-    nets = store.rows(device.name, "network")
+    reference = calib_reference(store, device.name, versions)
+
+    def slow(kind: str) -> Any:
+        rows = _item_rows(store, device.name, kind)
+        if len(rows) == 0:
+            return rows
+        return rows[~rows["key"].isin(_quiet(rows, versions, reference))].drop_duplicates("key")
+
+    blocks, nets = slow("block"), slow("network")
+    plan = Plan(device, specs_from_rows(blocks) if len(blocks) else [], remeasure=True)
     if len(nets):
-        nets = nets.assign(key=[base_key(k) for k in nets["key"]])
-        nets = nets[~nets["key"].isin(quiet_keys(store, device.name, "network", versions))]
-        nets = nets.drop_duplicates("key")
         for arch, specs, shape in zip(nets["arch"], networks_from_rows(nets), nets["input_shape"],
                                       strict=True):
             hw = tuple(json.loads(shape)[0][2:])
