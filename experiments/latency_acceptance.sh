@@ -5,7 +5,8 @@
 #   NAS_HOME=runs/latency-home bash experiments/latency_acceptance.sh [DEVICE] [BLOCKS] [NETWORKS]
 #
 # Needs a quiet machine (the profiler pins one core and waits for the other to idle): about
-# 35 minutes on `cpu` at the defaults on a 2-core host. Re-running resumes the profiling.
+# 55 minutes on `cpu` at the defaults on a 2-core host. Re-running resumes the profiling. Keep the
+# rows for the next machine with `nas profile export --device cpu --out "$SEED_ROWS"`.
 set -euo pipefail
 DEVICE=${1:-cpu}
 BLOCKS=${2:-1000}
@@ -14,6 +15,12 @@ HW=128x256
 NAS=${NAS:-.venv/bin/nas}
 OUT=${OUT:-experiments/results/latency-$DEVICE}
 mkdir -p "$OUT"
+# Measurements committed by an earlier campaign (experiments/results/latency-store/DEVICE.csv.gz):
+# imported first, so a fresh machine resumes the campaign instead of measuring it all again.
+SEED_ROWS=${SEED_ROWS:-experiments/results/latency-store/$DEVICE.csv.gz}
+if [[ -f "$SEED_ROWS" ]]; then
+  "$NAS" profile import "$SEED_ROWS"
+fi
 # the CPU presets of the search drivers (rtseg demo, ffnet optuna `cpu`, routing `cpu`)
 declare -A CFG=(
   [rtseg]='{"preset": "paper", "width_mult": 0.25}'

@@ -285,8 +285,9 @@ class Store:
         from nas.io import atomic_write
 
         df = self.rows(device, kind)
-        if fmt == "csv":
-            return atomic_write(path, lambda f: df.to_csv(f, index=False))
+        if fmt == "csv":  # FILE.csv.gz is gzipped (what experiments/results/latency-store keeps)
+            gz = "gzip" if str(path).endswith(".gz") else None
+            return atomic_write(path, lambda f: df.to_csv(f, index=False, compression=gz))
         if fmt == "parquet":
             try:
                 import pyarrow  # noqa: F401
@@ -295,6 +296,48 @@ class Store:
                     from None
             return atomic_write(path, lambda f: df.to_parquet(f, index=False))
         raise UserError(f"--format: expected csv or parquet, got {fmt!r}")
+
+    def import_rows(self, df: pd.DataFrame, source: str = "rows") -> tuple[int, int]:
+        """Append exported rows (`export`'s columns; `id` is ignored); returns (added, skipped).
+
+        Why: measurements are the expensive part of a device's predictor (a phone campaign
+        takes hours) and a store is one machine's file; importing another store's export
+        merges them. Rows keep their device, host, versions and time; a row whose (device,
+        kind, key) is stored already is skipped, so importing twice adds nothing. One
+        transaction: a bad row or a kill leaves the store as it was.
+        """
+        need = [c for c in COLUMNS if c != "id"]
+        missing = [c for c in need if c not in df.columns]
+        if missing:
+            raise UserError(f"{source}: not a `nas profile export` file; missing column(s) "
+                            f"{', '.join(missing)}")
+        rows = df[need].astype(object).where(df[need].notna(), None)
+        for i, (kind, ms) in enumerate(zip(rows["kind"], rows["median_ms"], strict=True)):
+            if kind not in KINDS or not isinstance(ms, (int, float)) or ms <= 0:
+                raise UserError(f"{source}: row {i + 1}: expected kind in {KINDS} and "
+                                f"median_ms > 0, got kind={kind!r} median_ms={ms!r}")
+        ints = ("runs", "rounds")
+        values = [tuple(int(v) if c in ints and v is not None else v for c, v in zip(need, r,
+                                                                                  strict=True))
+                  for r in rows.itertuples(index=False, name=None)]
+        sql = (f"INSERT OR IGNORE INTO measurements ({', '.join(need)}) "
+               f"VALUES ({', '.join('?' for _ in need)})")
+        with self._tx() as con:
+            added = sum(con.execute(sql, v).rowcount for v in values)
+        return added, len(values) - added
+
+
+def read_export(path: str | os.PathLike) -> pd.DataFrame:
+    """A file written by `Store.export` (CSV, gzipped CSV or Parquet), for `import_rows`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: export file not found")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, keep_default_na=True)  # compression from the name (.gz)
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a readable CSV/Parquet export ({err})") from None
 
 
 def block_specs(df: pd.DataFrame) -> list[BlockSpec]:

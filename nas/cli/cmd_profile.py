@@ -7,6 +7,7 @@
         --n 1000 --networks 150                              # a CPU-sized space
     nas profile --device cpu --remeasure-slow   # again what the host timed while slow
     nas profile export --format parquet --out latency.parquet
+    nas profile import experiments/results/latency-store/cpu.csv.gz   # another store's rows
 
 Killed runs resume: run the same command again; nothing is measured or stored twice.
 """
@@ -69,6 +70,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--device", help="only this device's rows")
     e.add_argument("--kind", choices=("block", "network"), help="only block or network rows")
     e.set_defaults(func=run_export)
+    i = sub.add_parser("import", help="append the rows of an export file (another machine's "
+                       "store) to this store; rows already stored are skipped")
+    i.add_argument("file", metavar="FILE", help="a `nas profile export` file (.csv, .csv.gz, "
+                   ".parquet)")
+    i.add_argument("--store", metavar="PATH", help="SQLite store (default $NAS_HOME/latency.db)")
+    i.set_defaults(func=run_import)
 
 
 def _read_blocks(path: str) -> list[BlockSpec]:
@@ -191,4 +198,15 @@ def run_export(args: argparse.Namespace) -> int:
     out = store.export(args.out, args.format, device=args.device, kind=args.kind)
     n = store.count(args.device, args.kind)
     print(f"nas: wrote {n} rows to {out}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from latency.store import Store, read_export
+
+    df = read_export(args.file)  # before opening the store: a bad file creates no store
+    store = Store(args.store)
+    added, skipped = store.import_rows(df, args.file)
+    print(f"nas: imported {added} rows from {args.file} into {store.path} "
+          f"({skipped} already stored)")
     return 0

@@ -52,6 +52,44 @@ def test_export(env, capsys) -> None:
     assert len(pd.read_csv(out)) == 2
 
 
+def test_export_gz_then_import_into_another_store(env, capsys) -> None:
+    """The measured rows move between machines: export, import, import again adds nothing."""
+    _blocks_file(env["tmp"] / "b.jsonl", 2)
+    assert main(_args(env, env["tmp"] / "b.jsonl")) == 0
+    out = env["tmp"] / "x.csv.gz"
+    assert main(["profile", "export", "--out", str(out), "--store", str(env["store"])]) == 0
+    assert out.read_bytes()[:2] == b"\x1f\x8b"  # gzip
+    other = env["tmp"] / "other.db"
+    for added, skipped in ((2, 0), (0, 2)):
+        capsys.readouterr()
+        assert main(["profile", "import", str(out), "--store", str(other)]) == 0
+        assert f"imported {added} rows from {out} into {other} ({skipped} already stored)" \
+            in capsys.readouterr().out
+    a, b = Store(env["store"]).rows(), Store(other).rows()
+    cols = [c for c in a.columns if c != "id"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+
+
+def test_import_refuses_a_bad_file_and_leaves_the_store(env, capsys) -> None:
+    _blocks_file(env["tmp"] / "b.jsonl", 2)
+    assert main(_args(env, env["tmp"] / "b.jsonl")) == 0
+    good = env["tmp"] / "x.csv"
+    assert main(["profile", "export", "--out", str(good), "--store", str(env["store"])]) == 0
+    df = pd.read_csv(good)
+    other = env["tmp"] / "other.db"
+    Store(other).import_rows(df.iloc[:1], "first")
+    bad = df.copy()
+    bad.loc[1, "kind"] = "layer"
+    bad.to_csv(env["tmp"] / "bad.csv", index=False)
+    df.drop(columns=["median_ms"]).to_csv(env["tmp"] / "cols.csv", index=False)
+    for name, match in (("bad.csv", "row 2: expected kind"), ("cols.csv", "missing column"),
+                        ("none.csv", "export file not found")):
+        capsys.readouterr()
+        assert main(["profile", "import", str(env["tmp"] / name), "--store", str(other)]) == 2
+        assert match in capsys.readouterr().err
+    assert len(Store(other).rows()) == 1  # nothing of a refused file is added
+
+
 @pytest.mark.parametrize("argv,match", [
     (["profile", "--device", "s22"], "unknown device 's22'; did you mean: s21"),
     (["profile", "--device", "cpu"], "nothing to measure"),

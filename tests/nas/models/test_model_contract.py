@@ -117,14 +117,16 @@ def _onnx_vs_torch(name: str, width_mult: float | None = None) -> tuple[float, f
 
 @pytest.mark.parametrize("name", SEG_MODELS + ["stdc1"])
 def test_onnx_export_matches_pytorch(name: str) -> None:
-    diff, _ = _onnx_vs_torch(name)
-    assert diff <= 1e-4
+    """ORT must agree with PyTorch to 1e-4, or to 3x the model's own float32 rounding noise where
+    that is larger (narrow STDC2-Seg under onnxruntime 1.32 differs by 1.4e-4 at a noise of 8.8e-5)."""
+    diff, noise = _onnx_vs_torch(name)
+    assert diff <= max(1e-4, 3 * noise)
 
 
 def test_onnx_export_matches_pytorch_stdc2_classifier() -> None:
     """STDC2's 50-odd plain (residual-free) layers amplify float32 rounding: a random narrow
     STDC2 differs from itself in float64 by ~1e-4 already, so ORT is held to that noise level
-    (stdc2-seg, same backbone, meets 1e-4 in the test above)."""
+    (stdc2-seg, same backbone, is held to the same rule in the test above)."""
     diff, noise = _onnx_vs_torch("stdc2")
     assert diff <= max(1e-4, 3 * noise)
 
