@@ -12,7 +12,7 @@ won or lost on a shared machine:
 3. before a round wait until the machine is quiet, and measure a round again (up to `max_redo`
    times) when other processes were busy during it or a fixed calibration block ran slower or
    faster than usual. "Usual" is `calib_reference` when the caller knows it (a campaign takes
-   the median calibration of the device's stored rows on this host), else the batch's own
+   the quiet calibration of the device's stored rows on this host), else the batch's own
    rounds so far: against its own rounds a batch timed entirely while the host was slow looks
    quiet, and on the 2-core `cpu` host about a fifth of the rows were ~30% slow that way;
 4. report the median of the round medians (robust to a bad round) plus p10/p90/CV of all runs.

@@ -44,38 +44,39 @@ class Plan:
     networks: list[NetworkItem] = field(default_factory=list)
     space: str | None = None  # recorded on block rows when the blocks come from one space
     remeasure: bool = False  # items stay pending until a quiet row of theirs is stored
+    slow_factor: float | None = None  # what "quiet" means for `remeasure` (None: SLOW_FACTOR)
 
     def pending(self, store: Store) -> Plan:
         if self.remeasure:
             versions = get_profiler(self.device).versions()
-            have_b = quiet_keys(store, self.device.name, "block", versions)
-            have_n = quiet_keys(store, self.device.name, "network", versions)
+            have_b = quiet_keys(store, self.device.name, "block", versions, self.slow_factor)
+            have_n = quiet_keys(store, self.device.name, "network", versions, self.slow_factor)
         else:
             have_b = store.keys(self.device.name, "block")
             have_n = store.keys(self.device.name, "network")
         return Plan(self.device,
                     [b for b in self.blocks if block_key(b) not in have_b],
                     [n for n in self.networks if arch_key(n.arch) not in have_n],
-                    self.space, self.remeasure)
+                    self.space, self.remeasure, self.slow_factor)
 
     def shard(self, i: int, k: int) -> Plan:
         return Plan(self.device, self.blocks[i::k], self.networks[i::k], self.space,
-                    self.remeasure)
+                    self.remeasure, self.slow_factor)
 
     def __len__(self) -> int:
         return len(self.blocks) + len(self.networks)
 
 
 def calib_reference(store: Store, device: str, versions: dict[str, str]) -> float | None:
-    """Median calibration-block ms of the device's stored rows timed on this host with these
-    runtime versions (None when there are none yet), so every batch is judged against the
-    host's usual speed rather than against itself."""
-    from latency.predictors.calibration import reference_calib
+    """The host's quiet calibration-block ms (`calibration.quiet_calib`) over the device's stored
+    rows timed on this host with these runtime versions (None when there are none yet), so
+    every batch is judged against the host's quiet speed rather than against itself."""
+    from latency.predictors.calibration import quiet_calib
 
     rows = store.rows(device)
     if len(rows) == 0:
         return None
-    return reference_calib(_same_host(rows, versions))
+    return quiet_calib(_same_host(rows, versions))
 
 
 def _same_host(rows: Any, versions: dict[str, str]) -> Any:
@@ -92,27 +93,31 @@ def _item_rows(store: Store, device: str, kind: str) -> Any:
     return rows.assign(key=[base_key(k) for k in rows["key"]]) if len(rows) else rows
 
 
-def _quiet(rows: Any, versions: dict[str, str], reference: float | None) -> set[str]:
-    from latency.predictors.calibration import quiet_mask
+def _quiet(rows: Any, versions: dict[str, str], reference: float | None,
+           factor: float | None = None) -> set[str]:
+    from latency.predictors.calibration import SLOW_FACTOR, quiet_mask
 
     if len(rows) == 0:
         return set()
     here = _same_host(rows, versions)
-    quiet = quiet_mask(here, reference)
+    quiet = quiet_mask(here, reference, SLOW_FACTOR if factor is None else factor)
     return set(rows["key"]) - set(here["key"]) | set(here["key"][quiet])
 
 
-def quiet_keys(store: Store, device: str, kind: str, versions: dict[str, str]) -> set[str]:
+def quiet_keys(store: Store, device: str, kind: str, versions: dict[str, str],
+               factor: float | None = None) -> set[str]:
     """Keys of (device, kind) with a row this host timed at its usual speed (or without a
     calibration block), and every key measured elsewhere: those are not this host's to judge."""
     return _quiet(_item_rows(store, device, kind), versions,
-                  calib_reference(store, device, versions))
+                  calib_reference(store, device, versions), factor)
 
 
-def remeasure_plan(store: Store, device: Device, num_classes: int = 19) -> Plan:
+def remeasure_plan(store: Store, device: Device, num_classes: int = 19,
+                   factor: float | None = None) -> Plan:
     """A plan of the device's stored blocks and networks that this host timed only while it ran
-    slower than `SLOW_FACTOR` x its usual calibration (see latency/predictors/calibration.py);
-    measuring them again appends quiet rows, which the split then prefers."""
+    slower than `factor` (default `SLOW_FACTOR`) x its quiet calibration (see
+    latency/predictors/calibration.py); measuring them again appends quieter rows, which the
+    split then prefers."""
     from latency.features import networks_from_rows, specs_from_rows
 
     versions = get_profiler(device).versions()
@@ -122,10 +127,12 @@ def remeasure_plan(store: Store, device: Device, num_classes: int = 19) -> Plan:
         rows = _item_rows(store, device.name, kind)
         if len(rows) == 0:
             return rows
-        return rows[~rows["key"].isin(_quiet(rows, versions, reference))].drop_duplicates("key")
+        quiet = _quiet(rows, versions, reference, factor)
+        return rows[~rows["key"].isin(quiet)].drop_duplicates("key")
 
     blocks, nets = slow("block"), slow("network")
-    plan = Plan(device, specs_from_rows(blocks) if len(blocks) else [], remeasure=True)
+    plan = Plan(device, specs_from_rows(blocks) if len(blocks) else [], remeasure=True,
+                slow_factor=factor)
     if len(nets):
         for arch, specs, shape in zip(nets["arch"], networks_from_rows(nets), nets["input_shape"],
                                       strict=True):

@@ -3,9 +3,10 @@
     nas profile --device cpu --space rtseg --n 2000 --networks 20
     nas profile --device s21 --space rtseg --n 2000 --serial R5CR10 --serial R5CR11
     nas profile --device cpu --blocks blocks.jsonl          # a given block list
-    nas profile --device cpu --space rtseg --cfg '{"width_mult": 0.25}' --input-size 128x256 \
+    nas profile --device cpu --space rtseg --cfg '{"width_mult": 0.25}' --input-size 128x256 \\
         --n 1000 --networks 150                              # a CPU-sized space
     nas profile --device cpu --remeasure-slow   # again what the host timed while slow
+    nas profile --device cpu --remeasure-slow --slow-factor 1.05   # ... even slightly slow
     nas profile export --format parquet --out latency.parquet
     nas profile import experiments/results/latency-store/cpu.csv.gz   # another store's rows
 
@@ -43,8 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="measure these blocks (JSON lines of BlockSpec dicts) instead of sampling")
     p.add_argument("--remeasure-slow", action="store_true",
                    help="measure again the stored items this host timed only while it ran "
-                        ">1.15x slower than its usual calibration (appends; the split then "
-                        "prefers the quiet rows)")
+                        "slower than --slow-factor x its quiet calibration (appends; the split "
+                        "then prefers the quieter rows)")
+    p.add_argument("--slow-factor", type=float, metavar="F",
+                   help="with --remeasure-slow: how much slower than the host's quiet "
+                        "calibration a row must be to count as slow (default 1.15)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", metavar="HxW", help="input size (default: the device's)")
     p.add_argument("--num-classes", type=int, default=19,
@@ -167,13 +171,17 @@ def run(args: argparse.Namespace) -> int:
         get_profiler(device.with_(serial=serial), **overrides)
     store = Store(args.store)
     if args.remeasure_slow:
+        if args.slow_factor is not None and not args.slow_factor >= 1.0:
+            raise UserError(f"--slow-factor: expected a factor >= 1.0, got {args.slow_factor}")
         if args.n or args.networks or args.blocks:
             raise UserError("--remeasure-slow takes its items from the store; drop --n, "
                             "--networks and --blocks")
         from latency.profilers.campaign import remeasure_plan
 
-        plan = remeasure_plan(store, device, args.num_classes)
+        plan = remeasure_plan(store, device, args.num_classes, args.slow_factor)
     else:
+        if args.slow_factor is not None:
+            raise UserError("--slow-factor only applies with --remeasure-slow")
         plan = _plan(args, device)
     todo = len(plan.pending(store))
     print(f"nas: {len(plan)} items planned on '{device.name}', {len(plan) - todo} already in "

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -165,7 +166,8 @@ def test_sampled_blocks_and_networks(env, capsys) -> None:
 
 def test_batches_are_judged_against_the_hosts_usual_calibration(env) -> None:
     """The first batch of a fresh store sets the calibration reference of the later ones; a
-    later campaign takes the stored rows' median (same host and runtime versions only)."""
+    later campaign takes the stored rows' quiet speed, their 10th-percentile calibration (same
+    host and runtime versions only)."""
     from latency.devices import get_device
     from latency.profilers import get_profiler
     from latency.profilers.campaign import calib_reference
@@ -181,6 +183,7 @@ def test_batches_are_judged_against_the_hosts_usual_calibration(env) -> None:
     versions = get_profiler(get_device("cpu")).versions()
     ref = calib_reference(Store(env["store"]), "cpu-test", versions)
     rows = [sorted(e["calib_ms"])[len(e["calib_ms"]) // 2] for e in extras]
-    assert ref == pytest.approx(sorted(rows)[1], rel=1e-3)
+    assert ref == pytest.approx(float(np.quantile(rows, 0.1)), rel=1e-3)
+    assert ref <= sorted(rows)[1]
     assert calib_reference(Store(env["store"]), "cpu-test", {"onnxruntime": "0.0"}) is None
     assert calib_reference(Store(env["store"]), "other-device", versions) is None

@@ -60,6 +60,33 @@ def test_remeasure_slow_measures_only_the_slow_items_and_appends(env, capsys) ->
     pd.testing.assert_frame_equal(rows.iloc[:4], before)  # append-only
 
 
+def test_slow_factor_flags_rows_a_little_slower_than_the_quiet_speed(env, capsys) -> None:
+    from latency.profilers.campaign import remeasure_plan
+
+    specs = [conv_spec(4 + 2 * i, 8, 8, 8, k=1) for i in range(4)]
+    (env["tmp"] / "b.jsonl").write_text("".join(json.dumps(s.to_dict()) + "\n"
+                                                for s in specs[:3]))
+    assert main(_argv(env, "--blocks", str(env["tmp"] / "b.jsonl"))) == 0
+    store = Store(env["store"])
+    first = store.rows("cpu-test", "block").iloc[0]
+    assert store.add_block("cpu-test", specs[3], _slow_copy(first, 1.10))
+    device = get_device("cpu-test", [str(env["devices"])])
+    assert remeasure_plan(store, device).blocks == []  # under the default 1.15x
+    assert [block_key(b) for b in remeasure_plan(store, device, factor=1.05).blocks] \
+        == [block_key(specs[3])]
+    capsys.readouterr()
+    assert main(_argv(env, "--remeasure-slow", "--slow-factor", "1.05")) == 0
+    out = capsys.readouterr()
+    assert "1 items planned" in out.err and "added 1 measurements" in out.out
+
+
+def test_slow_factor_is_checked(env, capsys) -> None:
+    assert main(_argv(env, "--remeasure-slow", "--slow-factor", "0.9")) == 2
+    assert "--slow-factor: expected a factor >= 1.0, got 0.9" in capsys.readouterr().err
+    assert main(_argv(env, "--slow-factor", "1.05", "--n", "3", "--space", "rtseg")) == 2
+    assert "--slow-factor only applies with --remeasure-slow" in capsys.readouterr().err
+
+
 def test_remeasure_slow_refuses_a_sampling_request(env, capsys) -> None:
     assert main(_argv(env, "--remeasure-slow", "--n", "3", "--space", "rtseg")) == 2
     assert "--remeasure-slow takes its items from the store" in capsys.readouterr().err
@@ -68,6 +95,14 @@ def test_remeasure_slow_refuses_a_sampling_request(env, capsys) -> None:
 def _rows(calibs: list[float], ms: list[float], groups: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"median_ms": ms, "group": groups,
                          "extra": [json.dumps({"calib_ms": [c] * 3}) for c in calibs]})
+
+
+def test_prefer_quiet_keeps_the_rows_near_a_keys_quietest_one() -> None:
+    from latency.predictors.calibration import prefer_quiet
+
+    # e: a 1.10x repeat beside a quiet one goes, though 1.10x is under SLOW_FACTOR; f: within 5%
+    df = _rows([1.10, 1.0, 1.03, 1.0], [1.1, 1.0, 2.06, 2.0], ["e", "e", "f", "f"])
+    assert prefer_quiet(df, list(df["group"])).tolist() == [False, True, True, True]
 
 
 def test_prefer_quiet_keeps_a_keys_quiet_rows_only_when_it_has_one() -> None:
