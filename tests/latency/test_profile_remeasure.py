@@ -33,17 +33,22 @@ def _slow_copy(row: pd.Series, factor: float) -> Measurement:
                        versions=json.loads(row["versions"]), extra=extra)
 
 
-def test_remeasure_slow_measures_only_the_slow_items_and_appends(env, capsys) -> None:
-    from latency.profilers.campaign import remeasure_plan
-
+def _three_quiet_and_one_slow(env: dict[str, Path], factor: float) -> tuple:
+    """Three blocks measured for real, and a fourth stored as if timed `factor` x slower."""
     specs = [conv_spec(4 + 2 * i, 8, 8, 8, k=1) for i in range(4)]
     (env["tmp"] / "b.jsonl").write_text("".join(json.dumps(s.to_dict()) + "\n"
                                                 for s in specs[:3]))
     assert main(_argv(env, "--blocks", str(env["tmp"] / "b.jsonl"))) == 0
     store = Store(env["store"])
     first = store.rows("cpu-test", "block").iloc[0]
-    assert store.add_block("cpu-test", specs[3], _slow_copy(first, 3.0))
-    device = get_device("cpu-test", [str(env["devices"])])
+    assert store.add_block("cpu-test", specs[3], _slow_copy(first, factor))
+    return store, specs, get_device("cpu-test", [str(env["devices"])])
+
+
+def test_remeasure_slow_measures_only_the_slow_items_and_appends(env, capsys) -> None:
+    from latency.profilers.campaign import remeasure_plan
+
+    store, specs, device = _three_quiet_and_one_slow(env, 3.0)
 
     plan = remeasure_plan(store, device)
     assert [block_key(b) for b in plan.blocks] == [block_key(specs[3])]
@@ -63,14 +68,7 @@ def test_remeasure_slow_measures_only_the_slow_items_and_appends(env, capsys) ->
 def test_slow_factor_flags_rows_a_little_slower_than_the_quiet_speed(env, capsys) -> None:
     from latency.profilers.campaign import remeasure_plan
 
-    specs = [conv_spec(4 + 2 * i, 8, 8, 8, k=1) for i in range(4)]
-    (env["tmp"] / "b.jsonl").write_text("".join(json.dumps(s.to_dict()) + "\n"
-                                                for s in specs[:3]))
-    assert main(_argv(env, "--blocks", str(env["tmp"] / "b.jsonl"))) == 0
-    store = Store(env["store"])
-    first = store.rows("cpu-test", "block").iloc[0]
-    assert store.add_block("cpu-test", specs[3], _slow_copy(first, 1.10))
-    device = get_device("cpu-test", [str(env["devices"])])
+    store, specs, device = _three_quiet_and_one_slow(env, 1.10)
     assert remeasure_plan(store, device).blocks == []  # under the default 1.15x
     assert [block_key(b) for b in remeasure_plan(store, device, factor=1.05).blocks] \
         == [block_key(specs[3])]
