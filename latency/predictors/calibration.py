@@ -48,10 +48,15 @@ def calib_medians(rows: pd.DataFrame) -> np.ndarray:
     return np.array([calib_of(e) for e in rows["extra"]], dtype=np.float64)
 
 
+def _finite_calibs(frames: Sequence[pd.DataFrame | None]) -> np.ndarray:
+    """The calibration medians of all rows of `frames` that have one."""
+    values = np.concatenate([calib_medians(f) for f in frames if f is not None] or [np.zeros(0)])
+    return values[np.isfinite(values)]
+
+
 def reference_calib(*frames: pd.DataFrame | None) -> float | None:
     """Median calibration over all rows of `frames` that have one; None if none has."""
-    values = np.concatenate([calib_medians(f) for f in frames if f is not None] or [np.zeros(0)])
-    values = values[np.isfinite(values)]
+    values = _finite_calibs(frames)
     return float(np.median(values)) if len(values) else None
 
 
@@ -59,8 +64,7 @@ def quiet_calib(*frames: pd.DataFrame | None, quantile: float = 0.1) -> float | 
     """The host's *quiet* speed: a low quantile of the rows' calibration medians (None if no
     row has one). The median is not it: on 2026-12-06 the `cpu` host ran ~7-11% slower for 35 of
     45 minutes of a campaign, so the median calibration was the slow state's."""
-    values = np.concatenate([calib_medians(f) for f in frames if f is not None] or [np.zeros(0)])
-    values = values[np.isfinite(values)]
+    values = _finite_calibs(frames)
     return float(np.quantile(values, quantile)) if len(values) else None
 
 
