@@ -33,6 +33,12 @@ for space in rtseg ffnet routing; do
   "$NAS" profile --device "$DEVICE" --space "$space" --cfg "${CFG[$space]}" --input-size "$HW" \
     --n "$BLOCKS" --networks "$NETWORKS" --seed "$seed" --no-progress
 done
+# every whole network timed twice at different times (the split takes an item's fastest row);
+# REPEATS=1 skips this
+REPEATS=${REPEATS:-2}
+if (( REPEATS > 1 )); then
+  "$NAS" profile --device "$DEVICE" --repeats "$REPEATS" --kind network --no-progress
+fi
 # 45% of the archs held out: >= 100 held-out networks per space at 260 networks each
 "$NAS" predictor train --device "$DEVICE" --test-frac 0.45 --out "$OUT/all"
 for space in rtseg ffnet routing; do

@@ -14,9 +14,8 @@ calibration block (other backends, synthetic rows) keep their median.
 
 Scaling is a first-order fix: a slow host is not uniformly slow (memory-bound and compute-bound
 ops suffer differently). So a row whose batch ran more than `SLOW_FACTOR` x the host's reference
-is *slow*: `nas profile --remeasure-slow` measures those keys again, and the split keeps, of a
-key measured several times, only the rows timed within `REPEAT_TOLERANCE` of its quietest one
-(`prefer_quiet`).
+is *slow*: `nas profile --remeasure-slow` measures those keys again, and the split keeps a
+key's fastest row (latency/predictors/split.py says why the fastest, not the quietest-calibrated).
 """
 
 from __future__ import annotations
@@ -96,18 +95,3 @@ def quiet_mask(rows: pd.DataFrame, reference: float | None,
     if reference is None:
         return np.ones(len(rows), dtype=bool)
     return ~(np.isfinite(calib) & (calib > factor * reference))
-
-
-# A key measured several times keeps the rows timed within this factor of its quietest row's
-# calibration: the quiet mode of the `cpu` host spans +-2-3%, its slow modes 1.07-1.5x.
-REPEAT_TOLERANCE = 1.05
-
-
-def prefer_quiet(rows: pd.DataFrame, groups: Sequence[str],
-                 tolerance: float = REPEAT_TOLERANCE) -> np.ndarray:
-    """Rows to keep when collapsing repeats: a group's rows whose calibration is within
-    `tolerance` x the group's lowest one (rows without a calibration are always kept)."""
-    calib = calib_medians(rows)
-    lowest = pd.Series(np.where(np.isfinite(calib), calib, np.inf)).groupby(
-        np.asarray(groups)).transform("min").to_numpy(np.float64)
-    return ~np.isfinite(calib) | (calib <= tolerance * lowest)

@@ -45,9 +45,13 @@ class Plan:
     space: str | None = None  # recorded on block rows when the blocks come from one space
     remeasure: bool = False  # items stay pending until a quiet row of theirs is stored
     slow_factor: float | None = None  # what "quiet" means for `remeasure` (None: SLOW_FACTOR)
+    repeats: int | None = None  # with `remeasure`: pending until an item has this many rows
 
     def pending(self, store: Store) -> Plan:
-        if self.remeasure:
+        if self.remeasure and self.repeats is not None:
+            have_b = keys_with(store, self.device.name, "block", self.repeats)
+            have_n = keys_with(store, self.device.name, "network", self.repeats)
+        elif self.remeasure:
             versions = get_profiler(self.device).versions()
             have_b = quiet_keys(store, self.device.name, "block", versions, self.slow_factor)
             have_n = quiet_keys(store, self.device.name, "network", versions, self.slow_factor)
@@ -57,11 +61,11 @@ class Plan:
         return Plan(self.device,
                     [b for b in self.blocks if block_key(b) not in have_b],
                     [n for n in self.networks if arch_key(n.arch) not in have_n],
-                    self.space, self.remeasure, self.slow_factor)
+                    self.space, self.remeasure, self.slow_factor, self.repeats)
 
     def shard(self, i: int, k: int) -> Plan:
         return Plan(self.device, self.blocks[i::k], self.networks[i::k], self.space,
-                    self.remeasure, self.slow_factor)
+                    self.remeasure, self.slow_factor, self.repeats)
 
     def __len__(self) -> int:
         return len(self.blocks) + len(self.networks)
@@ -112,14 +116,59 @@ def quiet_keys(store: Store, device: str, kind: str, versions: dict[str, str],
                   calib_reference(store, device, versions), factor)
 
 
+def keys_with(store: Store, device: str, kind: str, repeats: int) -> set[str]:
+    """Item keys of (device, kind) stored at least `repeats` times (repeats count, any host)."""
+    rows = _item_rows(store, device, kind)
+    if len(rows) == 0:
+        return set()
+    counts = rows["key"].value_counts()
+    return set(counts.index[counts >= repeats])
+
+
+def _plan_of_rows(device: Device, blocks: Any, nets: Any, num_classes: int, **kw: Any) -> Plan:
+    """A remeasuring plan of stored block and network rows (one row per item)."""
+    from latency.features import networks_from_rows, specs_from_rows
+
+    plan = Plan(device, specs_from_rows(blocks) if len(blocks) else [], remeasure=True, **kw)
+    if len(nets):
+        for arch, specs, shape in zip(nets["arch"], networks_from_rows(nets), nets["input_shape"],
+                                      strict=True):
+            hw = tuple(json.loads(shape)[0][2:])
+            plan.networks.append(NetworkItem(json.loads(arch), specs, hw, num_classes))
+    return plan
+
+
+def repeat_plan(store: Store, device: Device, repeats: int, num_classes: int = 19,
+                kinds: Sequence[str] = ("block", "network")) -> Plan:
+    """A plan that measures each stored item of `kinds` again until it has `repeats` rows.
+    Killed and run again, it plans only what is still missing.
+
+    The host's speed drifts for minutes at a time and the small calibration block does not see
+    all of it (see latency/predictors/split.py), so the split takes an item's fastest row: every
+    extra repeat taken at another time brings that minimum closer to the quiet host's latency.
+    """
+    import pandas as pd
+
+    def short(kind: str) -> Any:
+        rows = _item_rows(store, device.name, kind)
+        if kind not in kinds or len(rows) == 0:
+            return rows.iloc[0:0]
+        missing = repeats - rows["key"].map(rows["key"].value_counts())
+        first = rows.assign(missing=missing).drop_duplicates("key")
+        # one pass over the items per missing repeat, so an item's repeats lie far apart in time
+        passes = [first[first["missing"] > p] for p in range(int(first["missing"].max()))]
+        return pd.concat(passes) if passes else first.iloc[0:0]
+
+    return _plan_of_rows(device, short("block"), short("network"), num_classes,
+                         repeats=repeats)
+
+
 def remeasure_plan(store: Store, device: Device, num_classes: int = 19,
                    factor: float | None = None) -> Plan:
     """A plan of the device's stored blocks and networks that this host timed only while it ran
     slower than `factor` (default `SLOW_FACTOR`) x its quiet calibration (see
     latency/predictors/calibration.py); measuring them again appends quieter rows, which the
     split then prefers."""
-    from latency.features import networks_from_rows, specs_from_rows
-
     versions = get_profiler(device).versions()
     reference = calib_reference(store, device.name, versions)
 
@@ -130,15 +179,7 @@ def remeasure_plan(store: Store, device: Device, num_classes: int = 19,
         quiet = _quiet(rows, versions, reference, factor)
         return rows[~rows["key"].isin(quiet)].drop_duplicates("key")
 
-    blocks, nets = slow("block"), slow("network")
-    plan = Plan(device, specs_from_rows(blocks) if len(blocks) else [], remeasure=True,
-                slow_factor=factor)
-    if len(nets):
-        for arch, specs, shape in zip(nets["arch"], networks_from_rows(nets), nets["input_shape"],
-                                      strict=True):
-            hw = tuple(json.loads(shape)[0][2:])
-            plan.networks.append(NetworkItem(json.loads(arch), specs, hw, num_classes))
-    return plan
+    return _plan_of_rows(device, slow("block"), slow("network"), num_classes, slow_factor=factor)
 
 
 def _batch_calib(measurements: Sequence[Any]) -> float | None:

@@ -7,6 +7,7 @@
         --n 1000 --networks 150                              # a CPU-sized space
     nas profile --device cpu --remeasure-slow   # again what the host timed while slow
     nas profile --device cpu --remeasure-slow --slow-factor 1.05   # ... even slightly slow
+    nas profile --device cpu --repeats 3 --kind network   # each stored network timed 3 times
     nas profile export --format parquet --out latency.parquet
     nas profile import experiments/results/latency-store/cpu.csv.gz   # another store's rows
 
@@ -49,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--slow-factor", type=float, metavar="F",
                    help="with --remeasure-slow: how much slower than the host's quiet "
                         "calibration a row must be to count as slow (default 1.15)")
+    p.add_argument("--repeats", type=int, metavar="K",
+                   help="measure the stored items again, at another time, until each has K rows "
+                        "(appends; the split takes an item's fastest row)")
+    p.add_argument("--kind", choices=("block", "network"), action="append", default=[],
+                   help="with --repeats: only this kind of item (repeatable; default both)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", metavar="HxW", help="input size (default: the device's)")
     p.add_argument("--num-classes", type=int, default=19,
@@ -170,7 +176,19 @@ def run(args: argparse.Namespace) -> int:
     for serial in args.serial if len(args.serial) > 1 else [device.serial]:
         get_profiler(device.with_(serial=serial), **overrides)
     store = Store(args.store)
-    if args.remeasure_slow:
+    if args.kind and args.repeats is None:
+        raise UserError("--kind only applies with --repeats")
+    if args.repeats is not None:
+        if args.repeats < 2:
+            raise UserError(f"--repeats: expected K >= 2 (rows per item), got {args.repeats}")
+        if args.remeasure_slow or args.n or args.networks or args.blocks:
+            raise UserError("--repeats takes its items from the store; drop --remeasure-slow, "
+                            "--n, --networks and --blocks")
+        from latency.profilers.campaign import repeat_plan
+
+        plan = repeat_plan(store, device, args.repeats, args.num_classes,
+                           args.kind or ("block", "network"))
+    elif args.remeasure_slow:
         if args.slow_factor is not None and not args.slow_factor >= 1.0:
             raise UserError(f"--slow-factor: expected a factor >= 1.0, got {args.slow_factor}")
         if args.n or args.networks or args.blocks:

@@ -1,5 +1,6 @@
 """`nas profile --remeasure-slow`: items timed only on a slow host are measured again, and the
-split keeps a key's quiet rows (real ONNX Runtime; the slow row is a stored row whose batch
+split keeps a key's fastest row; `--repeats K` tops every stored item up to K rows (real ONNX
+Runtime; the slow row is a stored row whose batch
 calibration is 3x the others', as a slow host leaves it)."""
 
 from __future__ import annotations
@@ -7,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from latency.devices import get_device
@@ -95,35 +95,43 @@ def _rows(calibs: list[float], ms: list[float], groups: list[str]) -> pd.DataFra
                          "extra": [json.dumps({"calib_ms": [c] * 3}) for c in calibs]})
 
 
-def test_prefer_quiet_keeps_the_rows_near_a_keys_quietest_one() -> None:
-    from latency.predictors.calibration import prefer_quiet
-
-    # e: a 1.10x repeat beside a quiet one goes, though 1.10x is under SLOW_FACTOR; f: within 5%
-    df = _rows([1.10, 1.0, 1.03, 1.0], [1.1, 1.0, 2.06, 2.0], ["e", "e", "f", "f"])
-    assert prefer_quiet(df, list(df["group"])).tolist() == [False, True, True, True]
-
-
-def test_prefer_quiet_keeps_a_keys_quiet_rows_only_when_it_has_one() -> None:
-    from latency.predictors.calibration import prefer_quiet
-
-    df = _rows([1.0, 1.0, 1.5, 1.0, 1.5, 1.02], [1.0, 2.0, 2.9, 3.0, 4.5, 5.0],
-               ["a", "b", "b", "c", "d", "d"])
-    keep = prefer_quiet(df, list(df["group"]))
-    # b's slow repeat goes (b has a quiet row); d keeps its quiet row; a and c have one row each
-    assert keep.tolist() == [True, True, False, True, False, True]
-    only_slow = _rows([1.0, 1.0, 1.5], [1.0, 2.0, 3.0], ["a", "b", "c"])
-    assert prefer_quiet(only_slow, list(only_slow["group"])).all()
-    no_calib = pd.DataFrame({"median_ms": [1.0, 2.0], "extra": [None, "{}"]})
-    assert prefer_quiet(no_calib, ["a", "a"]).all()
-
-
-def test_split_collapses_a_remeasured_key_to_its_quiet_row() -> None:
+def test_split_collapses_a_remeasured_key_to_its_fastest_row() -> None:
     from latency.predictors.split import _collapse
 
-    df = _rows([1.0, 1.5, 1.0, 1.0], [1.0, 3.0, 2.0, 4.0], ["x", "y", "y", "z"])
+    # y's repeat ran faster though its calibration was slower: the fastest row wins, whole
+    df = _rows([1.0, 1.0, 1.5, 1.0], [1.0, 3.0, 2.0, 4.0], ["x", "y", "y", "z"])
     out = _collapse(df.drop(columns="group"), pd.Series(["x", "y", "y", "z"]))
-    got = dict(zip(out["group"], out["median_ms"], strict=True))
-    assert got == {"x": 1.0, "y": 2.0, "z": 4.0}
-    assert dict(zip(out["group"], out["n_repeats"], strict=True))["y"] == 1
-    assert np.isfinite(out["median_ms"]).all()
+    assert out["group"].tolist() == ["x", "y", "z"]  # first-seen order
+    assert out["median_ms"].tolist() == [1.0, 2.0, 4.0]
+    assert out["n_repeats"].tolist() == [1, 2, 1]
+    assert json.loads(out["extra"].iloc[1])["calib_ms"] == [1.5] * 3
 
+
+def test_repeats_tops_every_item_up_in_passes_and_resumes(env, capsys) -> None:
+    from latency.profilers.campaign import repeat_plan
+
+    store, specs, device = _three_quiet_and_one_slow(env, 1.0)
+    assert store.add_block("cpu-test", specs[0], _slow_copy(store.rows("cpu-test").iloc[0], 1.0),
+                           repeat=True)  # specs[0] has 2 rows, the others 1
+    plan = repeat_plan(store, device, 3)
+    want = [block_key(s) for s in specs] + [block_key(s) for s in specs[1:]]
+    assert [block_key(b) for b in plan.blocks] == want  # pass 1 over all, then pass 2
+    assert len(plan.pending(store)) == len(want)
+    capsys.readouterr()
+    assert main(_argv(env, "--repeats", "3", "--kind", "block")) == 0
+    assert f"added {len(want)} measurements" in capsys.readouterr().out
+    rows = store.rows("cpu-test", "block")
+    assert (rows["key"].map(base_key).value_counts() == 3).all()
+    assert len(repeat_plan(store, device, 3)) == 0  # run again: nothing left to do
+    assert main(_argv(env, "--repeats", "3")) == 0
+    assert "added 0 measurements" in capsys.readouterr().out
+    assert len(store.rows("cpu-test", "block")) == len(rows)
+
+
+def test_repeats_is_checked(env, capsys) -> None:
+    assert main(_argv(env, "--repeats", "1")) == 2
+    assert "--repeats: expected K >= 2 (rows per item), got 1" in capsys.readouterr().err
+    assert main(_argv(env, "--repeats", "2", "--n", "3", "--space", "rtseg")) == 2
+    assert "--repeats takes its items from the store" in capsys.readouterr().err
+    assert main(_argv(env, "--kind", "network")) == 2
+    assert "--kind only applies with --repeats" in capsys.readouterr().err
