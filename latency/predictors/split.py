@@ -53,9 +53,9 @@ def _collapse(df: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     (32 KB of activations) misses much of it: repeats of routing blocks taken on 2026-12-07
     ran 0.70x the time of the rows of 2026-12-06 while their calibration block ran 0.91x.
     Taking the fastest row instead of the median of the quiet-calibrated rows raised the
-    held-out network acc10 from 0.741 to 0.806 (the median-only min gave 0.798: rtseg 0.822 -> 0.915,
-    routing 0.491 -> 0.607)
-    on the same store (`nas predictor train --device cpu --test-frac 0.45`).
+    held-out network acc10 from 0.741 to 0.806 on the same store (`nas predictor train
+    --device cpu --test-frac 0.45`; the min of median_ms alone gave 0.798, rtseg 0.822 -> 0.915,
+    routing 0.491 -> 0.607).
     """
     if len(df) == 0:
         return df.assign(group=pd.Series(dtype=str), n_repeats=pd.Series(dtype=int))

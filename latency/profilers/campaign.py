@@ -118,10 +118,7 @@ def quiet_keys(store: Store, device: str, kind: str, versions: dict[str, str],
 
 def keys_with(store: Store, device: str, kind: str, repeats: int) -> set[str]:
     """Item keys of (device, kind) stored at least `repeats` times (repeats count, any host)."""
-    rows = _item_rows(store, device, kind)
-    if len(rows) == 0:
-        return set()
-    counts = rows["key"].value_counts()
+    counts = _item_rows(store, device, kind)["key"].value_counts()
     return set(counts.index[counts >= repeats])
 
 

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--remeasure-slow", action="store_true",
                    help="measure again the stored items this host timed only while it ran "
                         "slower than --slow-factor x its quiet calibration (appends; the split "
-                        "then prefers the quieter rows)")
+                        "takes an item's fastest row)")
     p.add_argument("--slow-factor", type=float, metavar="F",
                    help="with --remeasure-slow: how much slower than the host's quiet "
                         "calibration a row must be to count as slow (default 1.15)")
