@@ -52,6 +52,9 @@ def test_bench_runs_every_part_and_writes_its_json(tmp_path: Path, monkeypatch, 
     assert printed.count("[pretrain] already done") == 2
     assert json.loads(out.read_text())["checks"] == res["checks"]
 
+    # no store in this home: no quiet reference, so the winners were timed without waiting
+    assert res["winners_host"] == {"host_speed": None, "waited_s": 0.0}
+    assert "fastest of 3 passes" in res["measured_by"]
     searches = res["searches"]
     assert [s["frac"] for s in searches] == [0.2, 0.5, 0.8]
     assert searches[0]["target_ms"] < searches[1]["target_ms"] < searches[2]["target_ms"]
