@@ -7,12 +7,14 @@
 # Needs a quiet machine (the profiler pins one core and waits for the other to idle): about
 # 55 minutes on `cpu` at the defaults on a 2-core host. Re-running resumes the profiling. Keep the
 # rows for the next machine with `nas profile export --device cpu --out "$SEED_ROWS"`.
+# HOST_WAIT=S: wait up to S s per batch for the host's quiet speed (`nas profile --host-wait`).
 set -euo pipefail
 DEVICE=${1:-cpu}
 BLOCKS=${2:-1000}
 NETWORKS=${3:-260}
 HW=128x256
 NAS=${NAS:-.venv/bin/nas}
+HOST_WAIT=${HOST_WAIT:-0}
 OUT=${OUT:-experiments/results/latency-$DEVICE}
 mkdir -p "$OUT"
 # Measurements committed by an earlier campaign (experiments/results/latency-store/DEVICE.csv.gz):
@@ -31,13 +33,14 @@ seed=0
 for space in rtseg ffnet routing; do
   seed=$((seed + 1))
   "$NAS" profile --device "$DEVICE" --space "$space" --cfg "${CFG[$space]}" --input-size "$HW" \
-    --n "$BLOCKS" --networks "$NETWORKS" --seed "$seed" --no-progress
+    --n "$BLOCKS" --networks "$NETWORKS" --seed "$seed" --host-wait "$HOST_WAIT" --no-progress
 done
 # every whole network timed twice at different times (the split takes an item's fastest row);
 # REPEATS=1 skips this
 REPEATS=${REPEATS:-2}
 if (( REPEATS > 1 )); then
-  "$NAS" profile --device "$DEVICE" --repeats "$REPEATS" --kind network --no-progress
+  "$NAS" profile --device "$DEVICE" --repeats "$REPEATS" --kind network --host-wait "$HOST_WAIT" \
+    --no-progress
 fi
 # 45% of the archs held out: >= 100 held-out networks per space at 260 networks each
 "$NAS" predictor train --device "$DEVICE" --test-frac 0.45 --out "$OUT/all"

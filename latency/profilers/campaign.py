@@ -136,9 +136,9 @@ def _plan_of_rows(device: Device, blocks: Any, nets: Any, num_classes: int, **kw
 
 
 def repeat_plan(store: Store, device: Device, repeats: int, num_classes: int = 19,
-                kinds: Sequence[str] = ("block", "network")) -> Plan:
-    """A plan that measures each stored item of `kinds` again until it has `repeats` rows.
-    Killed and run again, it plans only what is still missing.
+                kinds: Sequence[str] = ("block", "network"), spaces: Sequence[str] = ()) -> Plan:
+    """A plan that measures each stored item of `kinds` (of `spaces`; all when empty) again
+    until it has `repeats` rows. Killed and run again, it plans only what is still missing.
 
     The host's speed drifts for minutes at a time and the small calibration block does not see
     all of it (see latency/predictors/split.py), so the split takes an item's fastest row: every
@@ -150,6 +150,10 @@ def repeat_plan(store: Store, device: Device, repeats: int, num_classes: int = 1
         rows = _item_rows(store, device.name, kind)
         if kind not in kinds or len(rows) == 0:
             return rows.iloc[0:0]
+        if spaces:
+            rows = rows[rows["space"].isin(set(spaces))]
+            if len(rows) == 0:
+                return rows
         missing = repeats - rows["key"].map(rows["key"].value_counts())
         first = rows.assign(missing=missing).drop_duplicates("key")
         # one pass over the items per missing repeat, so an item's repeats lie far apart in time
@@ -195,11 +199,16 @@ def _batches(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 
 def run_plan(plan: Plan, store_path: Path, *, batch: int = 16, overrides: dict[str, Any],
-             position: int = 0, progress: bool = True) -> int:
-    """Measure every pending item of `plan`; returns how many rows were added."""
+             position: int = 0, progress: bool = True, host_wait_s: float = 0.0) -> int:
+    """Measure every pending item of `plan`; returns how many rows were added.
+
+    host_wait_s: per batch, how long to wait for this host's quiet speed before a batch timed
+    while it ran slow is stored anyway (latency/profilers/host_speed.py; 0: no waiting).
+    """
     from tqdm import tqdm
 
     import search_spaces
+    from latency.profilers.host_speed import SpeedGate
 
     store = Store(store_path)
     plan = plan.pending(store)
@@ -210,9 +219,12 @@ def run_plan(plan: Plan, store_path: Path, *, batch: int = 16, overrides: dict[s
     bar = tqdm(total=len(plan), desc=f"{dev}{' ' + plan.device.serial if plan.device.serial else ''}",
                unit="item", position=position, disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
+    gate = SpeedGate(profiler.calib_reference, host_wait_s,
+                     say=lambda msg: bar.write(msg, file=sys.stderr))
     with bar:
         for chunk in _batches(plan.blocks, max(1, batch)):
-            ms = profiler.measure_many(list(chunk))
+            gate.reference = profiler.calib_reference
+            ms = gate.measure(profiler, list(chunk))
             for spec, m in zip(chunk, ms, strict=True):
                 added += store.add_block(dev, spec, m, space=plan.space, repeat=plan.remeasure)
             profiler.calib_reference = profiler.calib_reference or _batch_calib(ms)
@@ -222,7 +234,8 @@ def run_plan(plan: Plan, store_path: Path, *, batch: int = 16, overrides: dict[s
             for net in chunk:
                 module = search_spaces.get(net.arch["space"]).build(net.arch, net.num_classes)
                 items.append((module, [(1, 3, *net.input_hw)]))
-            ms = profiler.measure_many(items)
+            gate.reference = profiler.calib_reference
+            ms = gate.measure(profiler, items)
             for net, m in zip(chunk, ms, strict=True):
                 added += store.add_network(dev, net.arch, net.blocks, m,
                                            input_shape=[(1, 3, *net.input_hw)],
@@ -230,6 +243,10 @@ def run_plan(plan: Plan, store_path: Path, *, batch: int = 16, overrides: dict[s
             profiler.calib_reference = profiler.calib_reference or _batch_calib(ms)
             bar.update(len(chunk))
     store.close()
+    if host_wait_s > 0 and (gate.waited_s or gate.slow_batches):
+        print(f"nas: waited {gate.waited_s:.0f} s for the host's quiet speed; "
+              f"{gate.slow_batches} batches stored slower than x{1 + gate.tol:.2f} of it",
+              file=sys.stderr)
     return added
 
 
@@ -237,7 +254,7 @@ def _worker(plan: Plan, store_path: Path, batch: int, overrides: dict[str, Any],
             position: int, progress: bool, errors: Any) -> None:
     try:
         run_plan(plan, store_path, batch=batch, overrides=overrides, position=position,
-                 progress=progress)
+                 progress=progress)  # phones: thermal waits; no calibration block to gate on
     except UserError as err:
         errors.put(f"{plan.device.serial}: {err}")
         raise SystemExit(2) from None

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from nas.errors import UserError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export a search run's subnet; check and time it",
@@ -25,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-measure", action="store_true", help="export and check only")
     p.add_argument("--with-supernet", action="store_true",
                    help="also time the full supernet, interleaved, for the comparison")
+    p.add_argument("--host-wait", type=float, default=0.0, metavar="S",
+                   help="while this host's calibration block runs >5%% slower than its quiet "
+                        "speed (the predictor's), time it again every 30 s, up to S seconds")
     p.set_defaults(func=run)
 
 
@@ -32,9 +37,11 @@ def run(args: argparse.Namespace) -> int:
     from nas.export.run_export import export_run
     from nas.search.retrain import find_run
 
+    if not args.host_wait >= 0:
+        raise UserError(f"--host-wait: expected seconds >= 0, got {args.host_wait}")
     folder = find_run(args.run)
     res = export_run(folder, list(dict.fromkeys(args.formats or ["onnx"])),
                      device=args.device, measure=not args.no_measure,
-                     with_supernet=args.with_supernet)
+                     with_supernet=args.with_supernet, host_wait_s=args.host_wait)
     print(f"wrote {folder}/export/ and updated {folder}/summary.json")
     return 0 if res.ok else 1

@@ -8,6 +8,8 @@
     nas profile --device cpu --remeasure-slow   # again what the host timed while slow
     nas profile --device cpu --remeasure-slow --slow-factor 1.05   # ... even slightly slow
     nas profile --device cpu --repeats 3 --kind network   # each stored network timed 3 times
+    nas profile --device cpu --repeats 3 --kind network --space routing --host-wait 600
+                                 # ... only routing's, each batch at the host's quiet speed
     nas profile export --format parquet --out latency.parquet
     nas profile import experiments/results/latency-store/cpu.csv.gz   # another store's rows
 
@@ -54,7 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="measure the stored items again, at another time, until each has K rows "
                         "(appends; the split takes an item's fastest row)")
     p.add_argument("--kind", choices=("block", "network"), action="append", default=[],
-                   help="with --repeats: only this kind of item (repeatable; default both)")
+                   help="with --repeats: only this kind of item (repeatable; default both); "
+                        "--space then picks the stored items of that space")
+    p.add_argument("--host-wait", type=float, default=0.0, metavar="S",
+                   help="a batch timed while this host's calibration block ran >5%% slower "
+                        "than its quiet speed is measured again after 30 s, for up to S seconds "
+                        "per batch, before it is stored as timed (host devices; default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", metavar="HxW", help="input size (default: the device's)")
     p.add_argument("--num-classes", type=int, default=19,
@@ -175,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
     # fail fast on a missing runtime, provider, phone or benchmark_model
     for serial in args.serial if len(args.serial) > 1 else [device.serial]:
         get_profiler(device.with_(serial=serial), **overrides)
+    if not args.host_wait >= 0:
+        raise UserError(f"--host-wait: expected seconds >= 0, got {args.host_wait}")
     store = Store(args.store)
     if args.kind and args.repeats is None:
         raise UserError("--kind only applies with --repeats")
@@ -184,10 +193,13 @@ def run(args: argparse.Namespace) -> int:
         if args.remeasure_slow or args.n or args.networks or args.blocks:
             raise UserError("--repeats takes its items from the store; drop --remeasure-slow, "
                             "--n, --networks and --blocks")
+        import search_spaces
         from latency.profilers.campaign import repeat_plan
 
+        for name in args.space:
+            search_spaces.get(name)  # an unknown space is an error, not an empty plan
         plan = repeat_plan(store, device, args.repeats, args.num_classes,
-                           args.kind or ("block", "network"))
+                           args.kind or ("block", "network"), args.space)
     elif args.remeasure_slow:
         if args.slow_factor is not None and not args.slow_factor >= 1.0:
             raise UserError(f"--slow-factor: expected a factor >= 1.0, got {args.slow_factor}")
@@ -209,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
                              overrides=overrides, progress=not args.no_progress)
     else:
         added = run_plan(plan, store.path, batch=args.batch, overrides=overrides,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, host_wait_s=args.host_wait)
     print(f"nas: added {added} measurements to {store.path} "
           f"(device '{device.name}' now has {store.count(device.name)} rows)")
     return 0

@@ -22,11 +22,11 @@ from typing import Any
 
 import torch.nn as nn
 
+from latency.profilers.host_speed import SLOW_TOL, WAIT_STEP_S
 from nas.errors import UserError
 
 PASSES = 3  # profiler passes per measurement; the fastest pass's median is reported
-SLOW_TOL = 0.05  # a host whose calibration block runs > 5% slow is not at its quiet speed
-WAIT_STEP_S = 30.0  # with max_wait_s: another pass every 30 s while the host is slow
+# with max_wait_s: another pass every WAIT_STEP_S while the host runs > SLOW_TOL slow
 
 
 def measure_ms(model_or_onnx: nn.Module | str | Path, input_hw: tuple[int, int], device: str,

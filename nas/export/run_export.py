@@ -98,12 +98,14 @@ def load_subnet(folder: Path) -> tuple[nn.Module, dict[str, Any], str]:
 
 
 def export_run(folder: Path, formats: list[str], *, device: str | None = None,
-               measure: bool = True, with_supernet: bool = False) -> ExportResult:
+               measure: bool = True, with_supernet: bool = False,
+               host_wait_s: float = 0.0) -> ExportResult:
     """Export, check and (optionally) measure; updates `folder/summary.json`.
 
     Args:
         with_supernet: also time the full supernet, interleaved with the subnet, so the two
             figures in the summary are comparable (the device's load drifts between runs).
+        host_wait_s: wait up to this long for the host's quiet speed (nas/export/measure.py).
     """
     from nas.export.onnx import export_onnx, max_abs_diff_vs_torch
     from nas.io import atomic_write_json
@@ -141,7 +143,7 @@ def export_run(folder: Path, formats: list[str], *, device: str | None = None,
     res.predicted_ms = _predicted(folder, saved, device)
     if measure:
         extra = [_full_network(saved)] if with_supernet else []
-        times, res.measured_by = _measure(res.files, hw, device, extra)
+        times, res.measured_by = _measure(res.files, hw, device, extra, host_wait_s)
         if times is not None:
             res.measured_ms = times[0]
             res.supernet_measured_ms = times[1] if extra else None
@@ -190,9 +192,9 @@ def _full_network(saved: dict[str, Any]) -> nn.Module:
 
 
 def _measure(files: dict[str, str], hw: tuple[int, ...], device: str,
-             extra: list[nn.Module]) -> tuple[list[float] | None, str]:
+             extra: list[nn.Module], host_wait_s: float = 0.0) -> tuple[list[float] | None, str]:
     """Time the exported file the device's backend runs (.onnx for ort, .tflite otherwise),
-    interleaved with the `extra` networks."""
+    interleaved with the `extra` networks; host_wait_s: see measure.timed's max_wait_s."""
     from latency.devices import get_device
     from nas.export.measure import measure_many_ms
 
@@ -200,7 +202,7 @@ def _measure(files: dict[str, str], hw: tuple[int, ...], device: str,
     want = "onnx" if backend == "ort" else "tflite"
     if want not in files:
         return None, f"not measured: device '{device}' runs .{want} files; add --format {want}"
-    return measure_many_ms([files[want], *extra], (hw[0], hw[1]), device)
+    return measure_many_ms([files[want], *extra], (hw[0], hw[1]), device, max_wait_s=host_wait_s)
 
 
 def _print_latency(res: ExportResult, device: str, hw: tuple[int, ...]) -> None:

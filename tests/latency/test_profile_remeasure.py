@@ -135,3 +135,28 @@ def test_repeats_is_checked(env, capsys) -> None:
     assert "--repeats takes its items from the store" in capsys.readouterr().err
     assert main(_argv(env, "--kind", "network")) == 2
     assert "--kind only applies with --repeats" in capsys.readouterr().err
+
+
+def test_repeats_of_one_space_and_the_host_wait_flag(env, capsys) -> None:
+    from latency.profilers.campaign import repeat_plan
+
+    store, specs, device = _three_quiet_and_one_slow(env, 1.0)
+    assert main(_argv(env, "--space", "rtseg", "--n", "2")) == 0  # two blocks of space rtseg
+    rtseg = store.rows("cpu-test", "block").query("space == 'rtseg'")["key"].tolist()
+    assert len(rtseg) == 2
+    plan = repeat_plan(store, device, 2, kinds=("block",), spaces=("rtseg",))
+    assert sorted(block_key(b) for b in plan.blocks) == sorted(rtseg)
+    capsys.readouterr()
+    # a huge wait budget costs nothing on a quiet host: batches at its quiet speed are stored
+    assert main(_argv(env, "--repeats", "2", "--space", "rtseg", "--host-wait", "1")) == 0
+    assert "added 2 measurements" in capsys.readouterr().out
+    rows = store.rows("cpu-test", "block")
+    assert rows["key"].map(base_key).value_counts()[rtseg].tolist() == [2, 2]
+    assert "host_speed" in json.loads(rows["extra"].iloc[-1])
+
+
+def test_host_wait_and_repeat_space_are_checked(env, capsys) -> None:
+    assert main(_argv(env, "--host-wait", "-1", "--n", "1", "--space", "rtseg")) == 2
+    assert "--host-wait: expected seconds >= 0, got -1.0" in capsys.readouterr().err
+    assert main(_argv(env, "--repeats", "2", "--space", "nope")) == 2
+    assert "nope" in capsys.readouterr().err

@@ -85,6 +85,8 @@ def test_retrain_and_export_refuse_non_runs(nas_env, capsys) -> None:
     assert "not a search run folder" in capsys.readouterr().err
     assert main(["export", "nope"]) == 2
     assert "not a search run folder" in capsys.readouterr().err
+    assert main(["export", "nope", "--host-wait", "-5"]) == 2
+    assert "--host-wait: expected seconds >= 0, got -5.0" in capsys.readouterr().err
 
 
 def test_export_rejects_unknown_format(searched: Path, capsys) -> None:
