@@ -4,10 +4,12 @@ The numbers that matter to the search are network-level: the constraint is check
 networks, and the search ranks them. So besides the block MAPE we report the network MAPE, the
 fraction of held-out networks within +-10% / +-5% (`network_acc10`, `network_acc5`) and Kendall's
 tau between predicted and measured network latency. `noise_floor` is how far repeated
-measurements of the same item (the profiler's round medians) sit from their reported median:
-a predictor cannot be judged below it. Units: MAPE and noise floor in percent, acc as fractions.
+measurements of the same item (its repeated rows, else the profiler's round medians) sit from
+their median: a predictor cannot be judged below it. Units: MAPE and noise floor in percent, acc
+as fractions.
 
-The headline figures compare with the stored medians. When the predictor was fitted on
+The headline figures compare with the rows' `median_ms`, which `nas predictor` reads as each
+row's fastest round median (latency/statistic.py). When the predictor was fitted on
 calibration-scaled rows (latency/predictors/calibration.py), `calibrated` repeats them against
 the held-out rows scaled to the same reference machine state: a held-out batch timed while the
 host was slow is a wrong measurement of the device, not a miss of the predictor.
@@ -15,7 +17,6 @@ host was slow is a wrong measurement of the device, not a miss of the predictor.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,30 +57,29 @@ def kendall_tau(pred: np.ndarray, true: np.ndarray) -> float | None:
     return None if np.isnan(tau) else float(tau)
 
 
-def _round_medians(extra: Any) -> list[float]:
-    if extra is None or (isinstance(extra, float) and np.isnan(extra)):
-        return []
-    d = json.loads(extra) if isinstance(extra, str) else extra
-    return [float(v) for v in (d or {}).get("round_medians_ms", [])] if isinstance(d, dict) else []
-
-
 def noise_floor(rows: pd.DataFrame, key_col: str = "key") -> float | None:
     """Mean absolute % deviation of repeated measurements from their median, or None.
 
-    Repeats are rows sharing a key (if a store holds any) or, within one row, the profiler's
-    interleaved rounds (`extra.round_medians_ms`), each an independent measurement.
+    Repeats are the rows of one item (a key and its `key#n` repeats), each a separate pass at
+    another time: their spread is what a predictor of `median_ms` (the fast figure, see
+    latency/statistic.py) can at best match. Without repeated rows, the spread of the profiler's
+    interleaved rounds (`extra.round_medians_ms`) around their median stands in: a lower bound,
+    as rounds lie seconds apart and passes minutes or days.
     """
+    from latency.statistic import round_medians
+    from latency.store import base_key
+
     devs: list[np.ndarray] = []
-    if len(rows) and key_col in rows:
-        for _, g in rows.groupby(key_col):
+    if len(rows) and key_col in rows and rows[key_col].map(lambda k: isinstance(k, str)).all():
+        for _, g in rows.groupby(rows[key_col].map(base_key)):
             if len(g) > 1:
                 m = g["median_ms"].to_numpy(float)
                 devs.append(np.abs(m / np.median(m) - 1.0))
-    if "extra" in rows:
-        for extra, med in zip(rows["extra"], rows["median_ms"], strict=True):
-            r = np.array(_round_medians(extra))
+    if not devs and "extra" in rows:
+        for extra in rows["extra"]:
+            r = np.array(round_medians(extra))
             if len(r) > 1:
-                devs.append(np.abs(r / med - 1.0))
+                devs.append(np.abs(r / np.median(r) - 1.0))
     if not devs:
         return None
     return float(np.mean(np.concatenate(devs)) * 100.0)
@@ -177,8 +177,8 @@ def evaluate(
     report["noise_floor_block"], report["noise_floor_network"] = nb, nn_
     report["noise_note"] = (
         NOISE_NOTE_NONE if report["noise_floor"] is None else
-        "mean |repeat / median - 1| in percent over repeated measurements "
-        "(rounds of each measurement); network rows when present, else block rows"
+        "mean |repeat / median - 1| in percent over the repeated rows of one item (else over "
+        "the rounds of each row); network rows when present, else block rows"
     )
     report["split"] = {"mode": split.mode, "n_train_blocks": len(split.train_blocks),
                        "n_train_networks": len(split.train_networks)}

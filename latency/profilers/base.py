@@ -44,7 +44,8 @@ class Measurement:
     """The latency of one item on one device.
 
     Args:
-        median_ms: median of the per-round medians: the number predictors learn.
+        median_ms: median of the per-round medians (predictors learn the fastest round median,
+            latency/statistic.py says why; both come from `extra.round_medians_ms`).
         p10_ms, p90_ms: 10th/90th percentile over every timed run (spread of one inference).
         cv: coefficient of variation (std / mean) over every timed run.
         runs: timed runs in total. rounds: accepted rounds.

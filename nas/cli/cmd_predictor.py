@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_rows(device: str, store: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Block and network rows of `device`; a missing store or no blocks is a UserError."""
+    """Block and network rows of `device`, `median_ms` being the fast figure that predictors
+    learn (latency/statistic.py); a missing store or no blocks is a UserError."""
+    from latency.statistic import with_fast_ms
     from latency.store import Store
     from nas.paths import store_path
 
@@ -58,7 +60,7 @@ def load_rows(device: str, store: str | None) -> tuple[pd.DataFrame, pd.DataFram
     if len(blocks) == 0:
         raise UserError(f"{path}: no block measurements for device '{device}' (stored: {known}); "
                         f"run `nas profile --device {device}` first")
-    return blocks, networks
+    return with_fast_ms(blocks), with_fast_ms(networks)
 
 
 def _finish(args: argparse.Namespace, evaluation: object) -> int:

@@ -4,11 +4,12 @@ Used at the end of a search and by `nas export`: the predicted latency is only a
 exported network is timed the way its blocks were.
 
 A network is timed in `passes` separate profiler passes (fresh sessions, seconds apart) and the
-fastest pass's median is reported. Why: on a shared host a whole pass can run 10-30% slow, for
-one network or for all of them, while the fastest of a few passes is stable (measured by
-experiments/bench_measure_passes.py). The store is read the same way
-(latency/predictors/split.py keeps an item's fastest row), so a measured figure and a predicted
-one mean the same thing.
+fastest figure is reported, each pass's figure being its fastest round median
+(latency/statistic.py). Why: on a shared host a whole pass can run 10-30% slow, for one network
+or for all of them, while the fastest of a few passes is stable (measured by
+experiments/bench_measure_passes.py). The store is read the same way (latency/statistic.py,
+and latency/predictors/split.py keeps an item's fastest row), so a measured figure and a
+predicted one mean the same thing.
 """
 
 from __future__ import annotations
@@ -23,22 +24,23 @@ from typing import Any
 import torch.nn as nn
 
 from latency.profilers.host_speed import SLOW_TOL, WAIT_STEP_S
+from latency.statistic import fast_ms
 from nas.errors import UserError
 
-PASSES = 3  # profiler passes per measurement; the fastest pass's median is reported
+PASSES = 3  # profiler passes per measurement; the fastest pass's figure is reported
 # with max_wait_s: another pass every WAIT_STEP_S while the host runs > SLOW_TOL slow
 
 
 def measure_ms(model_or_onnx: nn.Module | str | Path, input_hw: tuple[int, int], device: str,
                *, rounds: int | None = None, runs: int | None = None,
                passes: int = PASSES) -> tuple[float | None, str]:
-    """(median ms, how) of one network on `device`; (None, why) when the device can't be used.
+    """(fast ms, how) of one network on `device`; (None, why) when the device can't be used.
 
     Args:
         model_or_onnx: an nn.Module (exported by the profiler) or an .onnx file.
         input_hw: the deployment input size; the batch is 1.
         rounds, runs: shorten the device's protocol (None: the device's own).
-        passes: separate profiler passes; the fastest pass's median is returned.
+        passes: separate profiler passes; the fastest pass's figure is returned.
     """
     times, how = measure_many_ms([model_or_onnx], input_hw, device, rounds=rounds, runs=runs,
                                  passes=passes)
@@ -51,7 +53,7 @@ def measure_many_ms(items: list[nn.Module | str | Path], input_hw: tuple[int, in
                     ) -> tuple[list[float] | None, str]:
     """Ms of several networks timed *interleaved* (the profiler's rounds), so that a
     comparison between them (subnet vs supernet) is not skewed by the machine's load drifting
-    between two separate measurements; each network's figure is its fastest median over
+    between two separate measurements; each network's figure is its fastest round median over
     `passes` passes; (None, why) when the device can't be used. See `timed` for max_wait_s."""
     t = timed(items, input_hw, device, rounds=rounds, runs=runs, passes=passes,
               max_wait_s=max_wait_s)
@@ -60,7 +62,7 @@ def measure_many_ms(items: list[nn.Module | str | Path], input_hw: tuple[int, in
 
 @dataclass
 class Timing:
-    """What `timed` measured. times: fastest median per network (None: not measured, see how).
+    """What `timed` measured. times: fastest round median per network (None: not measured, see how).
 
     host_speed: the calibration block's median in the fastest-calibrated pass over the host's
     quiet reference from the store (1.0 = as fast as when the store was measured; None without
@@ -77,7 +79,7 @@ class Timing:
 def timed(items: list[nn.Module | str | Path], input_hw: tuple[int, int], device: str,
           *, rounds: int | None = None, runs: int | None = None, passes: int = PASSES,
           max_wait_s: float = 0.0) -> Timing:
-    """Time networks in `passes` passes (fastest median each); with `max_wait_s` > 0, keep
+    """Time networks in `passes` passes (fastest round median each); with `max_wait_s` > 0, keep
     adding a pass every WAIT_STEP_S while the host's calibration block runs more than SLOW_TOL
     slower than its quiet reference, up to max_wait_s: the latency predictor learned the host's
     quiet speed, so a figure taken while neighbours slow the host down (the way a throttled
@@ -104,7 +106,7 @@ def timed(items: list[nn.Module | str | Path], input_hw: tuple[int, int], device
     while True:
         ms = profiler.measure_many(norm)
         done += 1
-        got = [float(m.median_ms) for m in ms]
+        got = [fast_ms(m.median_ms, m.extra) for m in ms]
         best = got if best is None else [min(a, b) for a, b in zip(best, got, strict=True)]
         calib = ms[0].extra.get("calib_ms") or []
         if reference and calib:
@@ -119,7 +121,7 @@ def timed(items: list[nn.Module | str | Path], input_hw: tuple[int, int], device
                   file=sys.stderr, flush=True)
             time.sleep(WAIT_STEP_S)
             waited += WAIT_STEP_S
-    how = f"{ms[0].runtime} on '{device}', median of {ms[0].rounds} rounds"
+    how = f"{ms[0].runtime} on '{device}', fastest round median of {ms[0].rounds} rounds"
     if done > 1:
         how += f", fastest of {done} passes"
     if speed is not None:

@@ -34,8 +34,13 @@ def test_noise_floor_from_round_medians_and_repeats() -> None:
     rows = pd.DataFrame({"key": ["a", "b"], "median_ms": [1.0, 2.0],
                          "extra": [json.dumps({"round_medians_ms": [1.0, 1.1, 0.9]}), "{}"]})
     assert noise_floor(rows) == pytest.approx(100 * 0.2 / 3)
-    repeats = pd.DataFrame({"key": ["a", "a", "a"], "median_ms": [1.0, 1.2, 0.8]})
+    repeats = pd.DataFrame({"key": ["a", "a#1", "a#2"], "median_ms": [1.0, 1.2, 0.8]})
     assert noise_floor(repeats) == pytest.approx(100 * 0.4 / 3)
+    # with repeated rows, the rounds (seconds apart) no longer stand in for passes
+    other = repeats.assign(key=["c", "c#1", "c#2"],
+                           extra=json.dumps({"round_medians_ms": [1, 3]}))
+    both = pd.concat([rows, other])
+    assert noise_floor(both) == pytest.approx(100 * 0.4 / 3)
     assert noise_floor(rows.assign(extra="{}")) is None
 
 
