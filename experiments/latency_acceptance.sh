@@ -7,6 +7,8 @@
 # Needs a quiet machine (the profiler pins one core and waits for the other to idle): about
 # 55 minutes on `cpu` at the defaults on a 2-core host. Re-running resumes the profiling. Keep the
 # rows for the next machine with `nas profile export --device cpu --out "$SEED_ROWS"`.
+# Only import them on the machine that measured them (SEED_ROWS=none otherwise): `nas profile`
+# warns when this host's calibration block runs >15% faster than the stored quiet speed.
 # HOST_WAIT=S: wait up to S s per batch for the host's quiet speed (`nas profile --host-wait`).
 set -euo pipefail
 DEVICE=${1:-cpu}

@@ -220,7 +220,7 @@ def run_plan(plan: Plan, store_path: Path, *, batch: int = 16, overrides: dict[s
                unit="item", position=position, disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
     gate = SpeedGate(profiler.calib_reference, host_wait_s,
-                     say=lambda msg: bar.write(msg, file=sys.stderr))
+                     say=lambda msg: bar.write(msg, file=sys.stderr), device=dev)
     with bar:
         for chunk in _batches(plan.blocks, max(1, batch)):
             gate.reference = profiler.calib_reference

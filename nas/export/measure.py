@@ -23,7 +23,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from latency.profilers.host_speed import SLOW_TOL, WAIT_STEP_S
+from latency.profilers.host_speed import SLOW_TOL, WAIT_STEP_S, other_machine_warning
 from latency.statistic import fast_ms
 from nas.errors import UserError
 
@@ -67,6 +67,7 @@ class Timing:
     host_speed: the calibration block's median in the fastest-calibrated pass over the host's
     quiet reference from the store (1.0 = as fast as when the store was measured; None without
     a reference). waited_s: time spent waiting for the host to get back to that speed.
+    warning: `host_speed.other_machine_warning` (None: the host matches its store).
     """
 
     times: list[float] | None
@@ -74,6 +75,7 @@ class Timing:
     passes: int = 0
     host_speed: float | None = None
     waited_s: float = 0.0
+    warning: str | None = None
 
 
 def timed(items: list[nn.Module | str | Path], input_hw: tuple[int, int], device: str,
@@ -128,7 +130,45 @@ def timed(items: list[nn.Module | str | Path], input_hw: tuple[int, int], device
         how += f", host calibration x{speed:.2f} of its quiet reference"
     if waited:
         how += f" after waiting {waited:.0f} s"
-    return Timing(best, how, done, None if speed is None else round(speed, 4), waited)
+    warning = other_machine_warning(speed, device)
+    _warn_once(device, warning)
+    return Timing(best, how, done, None if speed is None else round(speed, 4), waited, warning)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(device: str, warning: str | None) -> None:
+    """Print a device's host warning once per process (a bench times many sets)."""
+    if warning and device not in _WARNED:
+        _WARNED.add(device)
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+
+def host_check(device: str) -> str | None:
+    """Time a tiny block (its rounds time the device's calibration block; about a second) and
+    compare the calibration with the quiet speed of `device`'s store: the warning of
+    `other_machine_warning`, or None (a match, a device timed off the host, or no store yet).
+    Run before a search, so a store that belongs to another machine is named before hours of
+    training rather than at the final measurement."""
+    from latency.devices import get_device
+    from latency.ops import conv_spec
+    from latency.profilers.base import get_profiler
+    from latency.profilers.host_speed import host_speed
+
+    try:
+        profiler = get_profiler(get_device(device), rounds=5)
+    except UserError:
+        return None
+    if not getattr(profiler, "times_on_host", False) or profiler.calibration_item() is None:
+        return None
+    reference = _quiet_reference(profiler, device)
+    if not reference:
+        return None
+    speed = host_speed(profiler.measure_many([conv_spec(4, 4, 8, 8, k=1)]), reference)
+    warning = other_machine_warning(speed, device)
+    _warn_once(device, warning)
+    return warning
 
 
 def _quiet_reference(profiler: Any, device: str) -> float | None:

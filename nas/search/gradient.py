@@ -153,6 +153,10 @@ def run_gradient_search(req: SearchRequest) -> dict[str, Any]:
     print(f"attainable latency of {where}: {lo:.3f} .. {hi:.3f} ms (predicted); "
           f"target {req.target_ms:g} ms", flush=True)
     check_target(req.target_ms, lo, hi, where)
+    if req.measure:  # a store from another machine: say so now, not after the training
+        from nas.export.measure import host_check
+
+        host_check(req.device)
     save_config(req.folder, run_config)
     print(f"search run: {req.folder}/", flush=True)
     if req.boosters is not None and req.boosters.enabled:
@@ -222,7 +226,7 @@ def summarise(req: SearchRequest, space: Any, arch: dict[str, Any], subnet: nn.M
               supernet: nn.Module, predictor: Any, data: Any, pre: dict[str, Any],
               search: dict[str, Any]) -> dict[str, Any]:
     """Accuracy, size and latency (predicted and measured) of the subnet and the supernet."""
-    from nas.export.measure import measure_many_ms
+    from nas.export.measure import timed
     from nas.models.counting import count_macs, count_params
     from nas.train.evaluate import evaluate, scores
 
@@ -232,12 +236,13 @@ def summarise(req: SearchRequest, space: Any, arch: dict[str, Any], subnet: nn.M
         miou = scores(evaluate(subnet, data.val, n_cls), data.train.class_names).get("miou")
     full = supernet.derive()  # plain mode: every channel, LIR everywhere
     full_net = space.build(full, n_cls)
-    measured = sup_measured = None
+    measured = sup_measured = warning = None
     how = "not measured (--no-measure)"
     if req.measure:  # interleaved, so the two figures share the machine's conditions
-        times, how = measure_many_ms([subnet, full_net], hw, req.device, rounds=5)
-        if times is not None:
-            measured, sup_measured = times
+        t = timed([subnet, full_net], hw, req.device, rounds=5)
+        how, warning = t.how, t.warning
+        if t.times is not None:
+            measured, sup_measured = t.times
     rec = {
         "driver": "gradient", "space": req.space, "device": req.device,
         "input_size": list(hw), "data": req.data, "num_classes": n_cls,
@@ -245,6 +250,7 @@ def summarise(req: SearchRequest, space: Any, arch: dict[str, Any], subnet: nn.M
         "predicted_ms": round(predicted_ms(predictor, space, arch, hw, n_cls), 4),
         "measured_ms": None if measured is None else round(measured, 4),
         "measured_by": how,
+        "host_warning": warning,  # the store's machine is not this one (nas/export/measure.py)
         "miou": miou,
         "params": count_params(subnet),
         "macs": count_macs(subnet, (1, 3, *hw))[0],

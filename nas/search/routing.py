@@ -161,6 +161,10 @@ def run_routing_search(req: RoutingRequest) -> dict[str, Any]:
         print(f"attainable latency of {where}: {lo:.3f} .. {hi:.3f} ms (predicted, gates "
               f"excluded); target {req.target_ms:g} ms", flush=True)
         check_target(float(req.target_ms), lo, hi, where)  # type: ignore[arg-type]
+        if req.measure:  # a store from another machine: say so before the training
+            from nas.export.measure import host_check
+
+            host_check(req.device)
     else:
         print(f"FLOPs budget on {where}: lambda {cfg.lam:g}, mu {cfg.mu:g}", flush=True)
     save_config(req.folder, run_config)

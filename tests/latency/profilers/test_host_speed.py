@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from latency.devices import get_device
 from latency.profilers.base import get_profiler
-from latency.profilers.host_speed import SpeedGate, host_speed
+from latency.profilers.host_speed import SpeedGate, host_speed, other_machine_warning
 from tests.latency.conftest import TEST_DEVICES
 
 
@@ -39,11 +39,16 @@ def test_a_slow_host_is_measured_again_until_the_wait_is_spent(tmp_path) -> None
 
 def test_a_quiet_host_is_measured_once(tmp_path) -> None:
     profiler = _profiler(tmp_path)
-    slept = []
-    gate = SpeedGate(1e6, max_wait_s=600, sleep=slept.append)  # a huge reference: always fast
+    slept, said = [], []
+    gate = SpeedGate(1e6, max_wait_s=600, sleep=slept.append, say=said.append,
+                     device="cpu-test")  # a huge reference: always fast
     ms = gate.measure(profiler, ITEMS)
     assert slept == [] and gate.waited_s == 0 and gate.slow_batches == 0
     assert "host_wait_s" not in ms[0].extra and ms[0].extra["host_speed"] < 1.0
+    # far faster than the stored reference: another machine timed the store, said once
+    gate.measure(profiler, ITEMS)
+    assert len(said) == 1 and said[0].startswith("warning: ") and "'cpu-test'" in said[0]
+    assert "not the machine that measured the store" in said[0]
 
 
 def test_no_reference_or_no_budget_means_no_waiting(tmp_path) -> None:
@@ -62,3 +67,12 @@ def test_host_speed_reads_the_batch_calibration() -> None:
 
     assert host_speed([M()], 2.0) == 1.5
     assert host_speed([M()], None) is None and host_speed([], 2.0) is None
+
+
+def test_other_machine_warning_names_the_direction() -> None:
+    assert other_machine_warning(None, "cpu") is None
+    assert other_machine_warning(1.0, "cpu") is None and other_machine_warning(1.14, "cpu") is None
+    fast = other_machine_warning(0.63, "cpu")
+    assert fast is not None and "x0.63" in fast and "not the machine" in fast
+    slow = other_machine_warning(1.4, "cpu")
+    assert slow is not None and "busy" in slow and "--host-wait" in slow
