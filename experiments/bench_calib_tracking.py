@@ -45,13 +45,12 @@ def pass_error(values: list[float]) -> float:
 def store_agreement(device: str, store: str | None) -> dict[str, dict]:
     """How far apart the stored rows of one item (a block key or an arch, repeats `key#n`
     included) lie, for the stored median and for the fastest round median."""
-    from latency.statistic import with_fast_ms
     from latency.store import base_key
     from nas.cli.cmd_predictor import load_rows
 
     out = {}
     for kind, rows in zip(("blocks", "networks"), load_rows(device, store), strict=True):
-        rows = with_fast_ms(rows).assign(item=lambda d: d["key"].map(base_key))
+        rows = rows.assign(item=lambda d: d["key"].map(base_key))  # load_rows: fast median_ms
         rows = rows[rows.groupby("item")["item"].transform("size") >= 2]
         if len(rows) == 0:
             continue
@@ -84,8 +83,9 @@ def main(argv: list[str] | None = None) -> dict:
     from nas.io import atomic_write_json
 
     rows, _ = load_rows(args.device, args.store)
-    rows = rows[rows["median_ms"] <= args.max_ms].drop_duplicates("key")
-    rows = rows.sort_values("median_ms").reset_index(drop=True)
+    # picked by the stored median (load_rows' median_ms is the fast figure)
+    rows = rows[rows["stored_median_ms"] <= args.max_ms].drop_duplicates("key")
+    rows = rows.sort_values("stored_median_ms").reset_index(drop=True)
     pick = np.unique(np.linspace(0, len(rows) - 1, args.blocks).round().astype(int))
     specs = specs_from_rows(rows.iloc[pick])
     cands = {name: conv_spec(*shape) for name, shape in CANDIDATES.items()}

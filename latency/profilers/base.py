@@ -269,8 +269,12 @@ class Profiler(ABC):
                                                if calib_medians else cal_med)
                 # Against the caller's quiet reference (a low quantile of stored rounds) only a
                 # slower calibration is noise: a faster one is a quieter host than ever seen.
-                drift = (0.0 if ref <= 0 else max(cal_med / ref - 1.0, 0.0)
-                         if self.calib_reference else abs(cal_med / ref - 1.0))
+                if ref <= 0:
+                    drift = 0.0
+                elif self.calib_reference:
+                    drift = max(cal_med / ref - 1.0, 0.0)
+                else:
+                    drift = abs(cal_med / ref - 1.0)
                 noisy = busy > dev.quiet_threshold or drift > dev.calib_tol
                 if noisy and attempt < dev.max_redo and self._found_quiet:
                     redone += 1

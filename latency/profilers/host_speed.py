@@ -16,7 +16,7 @@ targets at host speed x1.01, against +26 / +23 / +13% for the same networks in a
 
 The other direction is not noise. The reference is a low quantile of the stored calibrations, so
 a host that runs the calibration block well *under* it is another machine: a new checkout on
-2026-12-08 ran it x0.63 and the same bench, predicting from the first machine's store, measured
+2026-12-07 ran it x0.63 and the same bench, predicting from the first machine's store, measured
 its winners 31-47% under their targets, the supernet end of the space 1.9x faster, the small
 end no faster (experiments/results/bench_rtseg_search-other-host.json). No single factor maps
 one machine onto the other, so `other_machine_warning` asks for a store of this machine's own.
@@ -55,8 +55,8 @@ def other_machine_warning(speed: float | None, device: str) -> str | None:
     """Why latencies measured or predicted here do not mean `device`'s store, or None.
 
     `speed` is this host's calibration over the store's quiet reference. Faster by more than
-    OTHER_MACHINE_TOL: another (faster) machine timed the store. Seen on 2026-12-07: a new
-    checkout ran the calibration block x0.63 and the rtseg bench's winners measured 27-47%
+    OTHER_MACHINE_TOL: another (slower) machine timed the store. Seen on 2026-12-07: a new
+    checkout ran the calibration block x0.63 and the rtseg bench's winners measured 31-47%
     under their targets. Slower by as much after any wait: a busy host or a slower machine.
     """
     if speed is None:

@@ -14,7 +14,6 @@ predicted one mean the same thing.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -23,7 +22,12 @@ from typing import Any
 
 import torch.nn as nn
 
-from latency.profilers.host_speed import SLOW_TOL, WAIT_STEP_S, other_machine_warning
+from latency.profilers.host_speed import (
+    SLOW_TOL,
+    WAIT_STEP_S,
+    host_speed,
+    other_machine_warning,
+)
 from latency.statistic import fast_ms
 from nas.errors import UserError
 
@@ -110,9 +114,8 @@ def timed(items: list[nn.Module | str | Path], input_hw: tuple[int, int], device
         done += 1
         got = [fast_ms(m.median_ms, m.extra) for m in ms]
         best = got if best is None else [min(a, b) for a, b in zip(best, got, strict=True)]
-        calib = ms[0].extra.get("calib_ms") or []
-        if reference and calib:
-            now = statistics.median(calib) / reference
+        now = host_speed(ms, reference)
+        if now is not None:
             speed = now if speed is None else min(speed, now)
         slow = speed is not None and speed > 1.0 + SLOW_TOL
         if done >= passes and not (slow and waited < max_wait_s):
@@ -154,15 +157,12 @@ def host_check(device: str) -> str | None:
     from latency.devices import get_device
     from latency.ops import conv_spec
     from latency.profilers.base import get_profiler
-    from latency.profilers.host_speed import host_speed
 
     try:
         profiler = get_profiler(get_device(device), rounds=5)
     except UserError:
         return None
-    if not getattr(profiler, "times_on_host", False) or profiler.calibration_item() is None:
-        return None
-    reference = _quiet_reference(profiler, device)
+    reference = _quiet_reference(profiler, device) if profiler.times_on_host else None
     if not reference:
         return None
     speed = host_speed(profiler.measure_many([conv_spec(4, 4, 8, 8, k=1)]), reference)

@@ -125,6 +125,6 @@ def test_rounds_are_judged_against_the_callers_calibration_reference() -> None:
     assert m.extra["redone_rounds"] == 2  # every round drifted > 10x from the reference
     assert m.extra["calib_reference_ms"] == pytest.approx(prof.calib_reference, abs=1e-6)
     # a reference 1000x slower: this host is faster than the one that set it, which no noisy
-    # neighbour causes, so no round is redone (measure.host_mismatch reports another machine)
+    # neighbour causes, so no round is redone (measure.host_check reports another machine)
     prof.calib_reference = max(m.extra["calib_ms"]) * 1000
     assert prof.measure(conv_spec(4, 4, 8, 8)).extra["redone_rounds"] == 0
